@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every check CI runs, cheapest first: formatting, lints, then the whole test suite.
+# Installs what the tests need on a fresh machine (moto's S3 server, into .venv); the tests
+# start and stop the server themselves on a free loopback port.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pdnsrep-target}"
+
+if [ ! -x .venv/bin/moto_server ]; then
+    echo "installing moto's S3 server into .venv (one time)"
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.1.*'
+fi
+export PDNSREP_MOTO_SERVER="$PWD/.venv/bin/moto_server"
+
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked "$@"

@@ -1,0 +1,106 @@
+//! Command-line parsing and dispatch.
+//!
+//! Exit codes: 0 success; 1 the run finished but a gate failed; 2 bad usage, input or
+//! configuration; 3 a runtime failure (storage, I/O, an internal error).
+
+mod ingest;
+mod progress;
+
+use std::io::IsTerminal;
+
+use clap::{Parser, Subcommand};
+
+pub(crate) const EXIT_GATE: u8 = 1;
+pub(crate) const EXIT_INPUT: u8 = 2;
+pub(crate) const EXIT_RUNTIME: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(name = "pdnsrep", version, about, long_about = None)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 a gate failed, 2 bad usage, input or \
+                        configuration, 3 runtime failure (storage, I/O)."
+)]
+pub(crate) struct Cli {
+    /// More log output (-v: debug, -vv: trace); `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only warnings and errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Read passive DNS files and write them as a merged, partitioned record dataset.
+    Ingest(ingest::IngestArgs),
+}
+
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Ingest(args) => ingest::run(args, cli.quiet).await,
+    }
+}
+
+pub(crate) fn init_tracing(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+/// Errors caused by what the user gave us map to 2; everything else to 3.
+pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(err) = cause.downcast_ref::<pdnsrep_ingest::Error>() {
+            return match err {
+                pdnsrep_ingest::Error::BadLine(_)
+                | pdnsrep_ingest::Error::Incomplete { .. }
+                | pdnsrep_ingest::Error::UnknownFormat { .. }
+                | pdnsrep_ingest::Error::NoInput
+                | pdnsrep_ingest::Error::Read { .. } => EXIT_INPUT,
+                _ => EXIT_RUNTIME,
+            };
+        }
+        if let Some(err) = cause.downcast_ref::<pdnsrep_records::Error>() {
+            return match err {
+                pdnsrep_records::Error::InvalidRoot { .. }
+                | pdnsrep_records::Error::DatasetNotFound { .. } => EXIT_INPUT,
+                _ => EXIT_RUNTIME,
+            };
+        }
+        if cause.downcast_ref::<UsageError>().is_some() {
+            return EXIT_INPUT;
+        }
+    }
+    EXIT_RUNTIME
+}
+
+/// A mistake in the arguments that clap cannot catch (for example a bad value combination).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct UsageError(pub String);
+
+#[expect(
+    clippy::print_stderr,
+    reason = "the binary owns stderr for the final error"
+)]
+pub(crate) fn report_error(e: &anyhow::Error) {
+    eprintln!("error: {e:#}");
+}
+
+#[allow(dead_code, reason = "used by commands that gate on metrics")]
+pub(crate) fn gate_failed() -> u8 {
+    EXIT_GATE
+}

@@ -1,0 +1,153 @@
+//! A SIGKILL in the middle of an ingest leaves no half-visible dataset, and a rerun succeeds.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::harness::{bin, ingest_json, read_records};
+
+fn write_cof(path: &Path, lines: usize) {
+    let mut out = BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..lines {
+        writeln!(
+            out,
+            r#"{{"rrname":"host{}.zone{}.example","rrtype":"A","rdata":"10.{}.{}.{}","time_first":{},"time_last":{},"count":{}}}"#,
+            i % 50_000,
+            i % 97,
+            i % 200,
+            (i / 200) % 250,
+            i % 250,
+            1_500_000_000 + i,
+            1_500_000_100 + i,
+            1 + i % 9
+        )
+        .unwrap();
+    }
+}
+
+fn parquet_files(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            if p.is_dir() {
+                parquet_files(&p)
+            } else {
+                usize::from(p.extension().is_some_and(|e| e == "parquet"))
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn sigkill_mid_ingest_leaves_the_previous_version_and_a_rerun_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small.jsonl");
+    let big = dir.path().join("big.jsonl");
+    write_cof(&small, 100);
+    write_cof(&big, 400_000);
+    let root = dir.path().join("store");
+    let dataset_dir = root.join("raw/k");
+    let v1 = ingest_json(&root, "raw/k", &[&small], &[]);
+    assert_eq!(v1["records_written"], 100);
+
+    let mut child = bin()
+        .args([
+            "ingest",
+            "--quiet",
+            "--buckets",
+            "256",
+            "--dataset",
+            "raw/k",
+            "--out",
+        ])
+        .arg(&root)
+        .arg(&big)
+        .spawn()
+        .unwrap();
+    let before = parquet_files(&dataset_dir);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // Kill once the new version has started writing parts but before it can commit.
+    while parquet_files(&dataset_dir) <= before + 3 {
+        assert!(
+            Instant::now() < deadline,
+            "ingest never started writing parts"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ingest finished before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let root_str = root.to_str().unwrap();
+    let (manifest, records) = read_records(root_str, "raw/k");
+    assert_eq!(
+        manifest.rows, 100,
+        "the committed version is still the visible one"
+    );
+    assert_eq!(records.len(), 100);
+    assert!(
+        parquet_files(&dataset_dir) > manifest.parts.len(),
+        "the killed run left orphan parts"
+    );
+
+    let v2 = ingest_json(&root, "raw/k", &[&big], &[]);
+    let (manifest, _) = read_records(root_str, "raw/k");
+    assert_eq!(manifest.rows, v2["records_written"].as_u64().unwrap());
+    assert_eq!(
+        parquet_files(&dataset_dir),
+        manifest.parts.len(),
+        "orphans were cleaned up"
+    );
+}
+
+#[test]
+fn sigkill_before_the_first_commit_leaves_no_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.jsonl");
+    write_cof(&big, 400_000);
+    let root = dir.path().join("store");
+    let mut child = bin()
+        .args([
+            "ingest",
+            "--quiet",
+            "--buckets",
+            "256",
+            "--dataset",
+            "raw/n",
+            "--out",
+        ])
+        .arg(&root)
+        .arg(&big)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while parquet_files(&root.join("raw/n")) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "ingest never started writing parts"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ingest finished before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!root.join("raw/n/_manifest.json").exists());
+    let err = crate::harness::runtime()
+        .block_on(pdnsrep_records::read_manifest(
+            &pdnsrep_records::Root::parse(root.to_str().unwrap()).unwrap(),
+            "raw/n",
+        ))
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    let s = ingest_json(&root, "raw/n", &[&big], &[]);
+    assert!(s["records_written"].as_u64().unwrap() > 100_000);
+}

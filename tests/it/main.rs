@@ -1,0 +1,8 @@
+//! End-to-end tests of the `pdnsrep` binary, one module per subsystem.
+
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+mod harness;
+mod ingest;
+mod kill;
+mod s3;

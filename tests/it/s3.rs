@@ -1,0 +1,153 @@
+//! The same ingest against a real S3-protocol server (moto) and the local store yields the same
+//! data and manifests.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{bin, read_records, read_records_from, run_ok, shared};
+
+/// A moto S3 server on a free loopback port, stopped on drop.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("PDNSREP_MOTO_SERVER") {
+        return PathBuf::from(path);
+    }
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
+    if local.exists() {
+        return local;
+    }
+    PathBuf::from("moto_server")
+}
+
+fn start_moto() -> Moto {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let binary = moto_binary();
+    let child = Command::new(&binary)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start `{}` ({e}): the S3 tests need moto's server; `scripts/test.sh` \
+                 installs it into .venv, or set PDNSREP_MOTO_SERVER",
+                binary.display()
+            )
+        });
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let moto = Moto { child, endpoint };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto did not start listening on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    moto
+}
+
+fn create_bucket(endpoint: &str, bucket: &str) {
+    crate::harness::runtime().block_on(async {
+        let response = reqwest::Client::new()
+            .put(format!("{endpoint}/{bucket}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "bucket creation: {}",
+            response.status()
+        );
+    });
+}
+
+fn with_s3_env(cmd: &mut Command, endpoint: &str) {
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ALLOW_HTTP", "true");
+}
+
+/// Drops what legitimately differs between two runs: run ids, times and the root URL.
+fn normalized(manifest: &pdnsrep_records::Manifest) -> serde_json::Value {
+    let mut v = serde_json::to_value(manifest).unwrap();
+    let run_id = manifest.run_id.clone();
+    v["run_id"] = serde_json::Value::Null;
+    v["created_at"] = serde_json::Value::Null;
+    let text = v.to_string().replace(&run_id, "RUN");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn s3_and_local_ingests_are_identical() {
+    let moto = start_moto();
+    create_bucket(&moto.endpoint, "pdns");
+    let inputs = [
+        shared("zeek-wrccdc2018/dns.log.gz"),
+        crate::harness::fixture("cof.jsonl"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let local_root = dir.path().to_str().unwrap().to_string();
+
+    let mut local = bin();
+    local
+        .args([
+            "ingest",
+            "--json",
+            "--dataset",
+            "raw/z",
+            "--out",
+            &local_root,
+        ])
+        .args(&inputs);
+    let local_summary = run_ok(&mut local);
+
+    let s3_root = "s3://pdns/team/root";
+    let mut remote = bin();
+    remote
+        .args(["ingest", "--json", "--dataset", "raw/z", "--out", s3_root])
+        .args(&inputs);
+    with_s3_env(&mut remote, &moto.endpoint);
+    let s3_summary = run_ok(&mut remote);
+    assert_eq!(
+        local_summary["records_written"],
+        s3_summary["records_written"]
+    );
+    assert_eq!(local_summary["rejected"], s3_summary["rejected"]);
+
+    let (local_manifest, local_records) = read_records(&local_root, "raw/z");
+    let options = [
+        ("aws_access_key_id", "testing"),
+        ("aws_secret_access_key", "testing"),
+        ("aws_region", "us-east-1"),
+        ("aws_endpoint", moto.endpoint.as_str()),
+        ("aws_allow_http", "true"),
+    ];
+    let s3 = pdnsrep_records::Root::parse_with_options(s3_root, &options).unwrap();
+    let (s3_manifest, s3_records) = read_records_from(&s3, "raw/z");
+    assert_eq!(local_records, s3_records);
+    assert_eq!(normalized(&local_manifest), normalized(&s3_manifest));
+    assert!(
+        !local_manifest.sidecars.is_empty(),
+        "the rejects file travels too"
+    );
+}
