@@ -88,10 +88,19 @@ impl Format {
         match serde_json::from_str::<serde_json::Value>(first) {
             Ok(serde_json::Value::Object(obj)) => detect_json(&obj, &lines),
             // A JSON document that does not fit on one line: of our formats only mnemonic
-            // responses are pretty-printed.
-            _ => Some(Format::Mnemonic),
+            // responses are pretty-printed. Anything else is a broken first line of a line
+            // format, which the following lines identify.
+            _ if looks_like_mnemonic(&lines) => Some(Format::Mnemonic),
+            _ => Format::detect(&lines[1..]),
         }
     }
+}
+
+fn looks_like_mnemonic(lines: &[&str]) -> bool {
+    lines.first().is_some_and(|l| *l == "{")
+        || lines
+            .iter()
+            .any(|l| l.contains("\"responseCode\"") || l.starts_with("\"data\""))
 }
 
 fn detect_json(obj: &serde_json::Map<String, serde_json::Value>, lines: &[&str]) -> Option<Format> {
@@ -341,6 +350,12 @@ mod tests {
             assert_eq!(Format::detect(&lines), Some(*expected), "for {text}");
         }
         assert_eq!(Format::detect(&["hello world"]), None);
+        let broken_first = [
+            "{\"rrname\": ",
+            r#"{"rrname":"a.example","rrtype":"A","rdata":"192.0.2.1","time_first":1,"time_last":2}"#,
+        ];
+        assert_eq!(Format::detect(&broken_first), Some(Format::Cof));
+        assert_eq!(Format::detect(&["{broken"]), None);
         assert_eq!(Format::detect(&[]), None);
     }
 }
