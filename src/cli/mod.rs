@@ -4,6 +4,7 @@
 //! configuration; 3 a runtime failure (storage, I/O, an internal error).
 
 mod ingest;
+mod label;
 mod progress;
 
 use std::io::IsTerminal;
@@ -35,11 +36,14 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Read passive DNS files and write them as a merged, partitioned record dataset.
     Ingest(ingest::IngestArgs),
+    /// Label, enrich and split a raw record dataset from threat-intelligence and top lists.
+    Label(label::LabelArgs),
 }
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Ingest(args) => ingest::run(args, cli.quiet).await,
+        Command::Label(args) => label::run(args).await,
     }
 }
 
