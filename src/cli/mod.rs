@@ -6,6 +6,7 @@
 mod ingest;
 mod label;
 mod progress;
+mod synth;
 
 use std::io::IsTerminal;
 
@@ -36,6 +37,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Read passive DNS files and write them as a merged, partitioned record dataset.
     Ingest(ingest::IngestArgs),
+    /// Generate a synthetic passive DNS world with its label lists and ground truth.
+    Synth(synth::SynthArgs),
     /// Label, enrich and split a raw record dataset from threat-intelligence and top lists.
     Label(label::LabelArgs),
 }
@@ -43,6 +46,7 @@ pub(crate) enum Command {
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Ingest(args) => ingest::run(args, cli.quiet).await,
+        Command::Synth(args) => synth::run(args).await,
         Command::Label(args) => label::run(args).await,
     }
 }
