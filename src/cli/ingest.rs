@@ -48,6 +48,10 @@ pub(crate) struct IngestArgs {
     /// Where spill files go (default: the system temporary folder).
     #[arg(long)]
     pub spill_dir: Option<PathBuf>,
+    /// Seconds an unlisted part must be old before a commit deletes it. Younger ones may belong
+    /// to a concurrent ingest of the same dataset; older ones are orphans of killed runs.
+    #[arg(long, default_value_t = 3600)]
+    pub orphan_grace: u64,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -74,6 +78,7 @@ pub(crate) async fn run(args: IngestArgs, quiet: bool) -> anyhow::Result<u8> {
         buckets: usize::from(args.buckets),
         memory_budget: args.memory_mib << 20,
         spill_dir: args.spill_dir,
+        orphan_grace: std::time::Duration::from_secs(args.orphan_grace),
         ..IngestOptions::default()
     };
     if let Some(threads) = args.threads {

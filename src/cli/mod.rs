@@ -74,25 +74,33 @@ pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
         if let Some(err) = cause.downcast_ref::<pdnsrep_ingest::Error>() {
             return match err {
                 pdnsrep_ingest::Error::BadLine(_)
+                | pdnsrep_ingest::Error::Duplicate(_)
+                | pdnsrep_ingest::Error::ReadAt { .. }
                 | pdnsrep_ingest::Error::Incomplete { .. }
                 | pdnsrep_ingest::Error::UnknownFormat { .. }
                 | pdnsrep_ingest::Error::NoInput
                 | pdnsrep_ingest::Error::Read { .. } => EXIT_INPUT,
+                pdnsrep_ingest::Error::Records(inner) => records_exit_code(inner),
                 _ => EXIT_RUNTIME,
             };
         }
         if let Some(err) = cause.downcast_ref::<pdnsrep_records::Error>() {
-            return match err {
-                pdnsrep_records::Error::InvalidRoot { .. }
-                | pdnsrep_records::Error::DatasetNotFound { .. } => EXIT_INPUT,
-                _ => EXIT_RUNTIME,
-            };
+            return records_exit_code(err);
         }
         if cause.downcast_ref::<UsageError>().is_some() {
             return EXIT_INPUT;
         }
     }
     EXIT_RUNTIME
+}
+
+fn records_exit_code(err: &pdnsrep_records::Error) -> u8 {
+    match err {
+        pdnsrep_records::Error::InvalidRoot { .. }
+        | pdnsrep_records::Error::InvalidDataset { .. }
+        | pdnsrep_records::Error::DatasetNotFound { .. } => EXIT_INPUT,
+        _ => EXIT_RUNTIME,
+    }
 }
 
 /// A mistake in the arguments that clap cannot catch (for example a bad value combination).

@@ -289,3 +289,67 @@ fn a_rerun_replaces_the_dataset_and_output_is_order_independent() {
     let digests_again: Vec<_> = again.parts.iter().map(|p| p.sha256.clone()).collect();
     assert_eq!(digests, digests_again, "same inputs, byte-identical parts");
 }
+
+#[test]
+fn saf_framing_errors_are_reported_and_strict_refuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let obj = r#"{"obj":{"count":1,"time_first":1,"time_last":2,"rrname":"a.example.","rrtype":"A","rdata":["192.0.2.1"]}}"#;
+    let cases = [
+        (
+            format!(
+                "{{\"cond\":\"begin\"}}\n{obj}\n{{\"cond\":\"begin\"}}\n{obj}\n{{\"cond\":\"succeeded\"}}\n"
+            ),
+            "line 1 ended without `succeeded`",
+        ),
+        (
+            format!("{{\"cond\":\"begin\"}}\n{{\"cond\":\"succeeded\"}}\n{obj}\n"),
+            "1 objects outside",
+        ),
+    ];
+    for (i, (text, expected)) in cases.iter().enumerate() {
+        let input = dir.path().join(format!("saf{i}.jsonl"));
+        std::fs::write(&input, text).unwrap();
+        let s = ingest_json(dir.path(), "raw/saf", &[&input], &[]);
+        let warnings = s["inputs"][0]["warnings"].to_string();
+        assert!(warnings.contains(expected), "{warnings}");
+        let out = run(bin()
+            .args(["ingest", "--strict", "--out"])
+            .arg(dir.path())
+            .arg(&input));
+        assert_eq!(out.status.code(), Some(2));
+    }
+}
+
+#[test]
+fn a_bom_and_empty_files_are_handled_and_unknown_files_stop_the_run_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("in");
+    std::fs::create_dir_all(&inputs).unwrap();
+    let mut bom = vec![0xef, 0xbb, 0xbf];
+    bom.extend(std::fs::read(fixture("dnsdb-v1.jsonl")).unwrap());
+    std::fs::write(inputs.join("a.jsonl"), bom).unwrap();
+    std::fs::write(inputs.join("b.jsonl"), "").unwrap();
+    let s = ingest_json(dir.path(), "raw/bom", &[&inputs], &[]);
+    assert_eq!(
+        (s["records_written"].as_u64(), s["rejected"].as_u64()),
+        (Some(5), Some(0))
+    );
+    assert_eq!(s["inputs"][1]["format"], "empty");
+
+    std::fs::write(inputs.join("README.md"), "# notes\n").unwrap();
+    let out = run(bin().args(["ingest", "--out"]).arg(dir.path()).arg(&inputs));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("README.md") && stderr.contains("--format"),
+        "{stderr}"
+    );
+
+    let out = run(bin()
+        .args(["ingest", "--dataset", "../x", "--out"])
+        .arg(dir.path())
+        .arg(&inputs));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid dataset name `../x`"), "{stderr}");
+}

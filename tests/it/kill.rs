@@ -96,13 +96,56 @@ fn sigkill_mid_ingest_leaves_the_previous_version_and_a_rerun_succeeds() {
         "the killed run left orphan parts"
     );
 
-    let v2 = ingest_json(&root, "raw/k", &[&big], &[]);
+    let v2 = ingest_json(&root, "raw/k", &[&big], &["--orphan-grace", "0"]);
     let (manifest, _) = read_records(root_str, "raw/k");
     assert_eq!(manifest.rows, v2["records_written"].as_u64().unwrap());
     assert_eq!(
         parquet_files(&dataset_dir),
         manifest.parts.len(),
         "orphans were cleaned up"
+    );
+}
+
+/// A second ingest into the same dataset while the first is writing: the first commit must
+/// not delete the other run's parts, so whichever manifest wins names only parts that exist.
+#[test]
+fn concurrent_ingests_of_one_dataset_leave_a_readable_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.jsonl");
+    write_cof(&big, 400_000);
+    let small = dir.path().join("small.jsonl");
+    write_cof(&small, 50);
+    let root = dir.path().join("store");
+    let mut slow = bin()
+        .args([
+            "ingest",
+            "--quiet",
+            "--buckets",
+            "256",
+            "--dataset",
+            "raw/c",
+            "--out",
+        ])
+        .arg(&root)
+        .arg(&big)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while parquet_files(&root.join("raw/c")) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "ingest never started writing parts"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let quick = ingest_json(&root, "raw/c", &[&small], &[]);
+    assert_eq!(quick["records_written"], 50);
+    assert!(slow.wait().unwrap().success());
+    let (manifest, records) = read_records(root.to_str().unwrap(), "raw/c");
+    assert_eq!(
+        records.len() as u64,
+        manifest.rows,
+        "every listed part is readable"
     );
 }
 

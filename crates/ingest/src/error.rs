@@ -26,11 +26,32 @@ impl LineError {
     }
 
     /// A short, stable category for counting rejects by reason: the field plus the reason up
-    /// to its first `: `, with quoted values replaced by `…`.
+    /// to its first `: `, with quoted values replaced by `…` and numbers by `N`.
     pub fn category(&self) -> String {
         let mut reason = String::with_capacity(self.reason.len());
         for (i, piece) in self.reason.split('`').enumerate() {
-            reason.push_str(if i % 2 == 1 { "`…`" } else { piece });
+            if i % 2 == 1 {
+                reason.push_str("`…`");
+                continue;
+            }
+            // Counts and offsets vary from line to line; one category per kind of fault.
+            // Only free-standing numbers: `IPv4` and `A2` keep their digits.
+            let mut prev: Option<char> = None;
+            let mut in_number = false;
+            for c in piece.chars() {
+                let starts_number =
+                    c.is_ascii_digit() && !prev.is_some_and(|p| p.is_alphanumeric());
+                if c.is_ascii_digit() && (in_number || starts_number) {
+                    if !in_number {
+                        reason.push('N');
+                    }
+                    in_number = true;
+                } else {
+                    in_number = false;
+                    reason.push(c);
+                }
+                prev = Some(c);
+            }
         }
         let reason = reason.split(": ").next().unwrap_or("").trim();
         match &self.field {
@@ -71,7 +92,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot tell the format of `{path}`: {reason}")]
+    #[error("cannot read `{}` after line {line}", path.display())]
+    ReadAt {
+        path: PathBuf,
+        line: u64,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot tell the format of {path}: {reason}")]
     UnknownFormat { path: String, reason: String },
     /// `--strict` turns the first bad line into this error.
     #[error("{0}")]
@@ -82,6 +110,8 @@ pub enum Error {
     Incomplete { path: String, reason: String },
     #[error("no input given")]
     NoInput,
+    #[error("`{0}` is given more than once")]
+    Duplicate(String),
     #[error("spill file error")]
     Spill(#[source] std::io::Error),
     #[error("spill encoding error")]

@@ -33,12 +33,17 @@ impl Source {
     }
 }
 
-/// Expands the command-line inputs: `-` is stdin, folders are walked recursively (hidden
-/// entries skipped) and sorted so that runs are reproducible.
+/// Expands the command-line inputs: `-` is stdin, folders are walked recursively and sorted so
+/// that runs are reproducible. Inside folders, hidden entries (names starting with `.`) and
+/// symbolic links to folders are skipped; the latter could loop or reach a file twice. An input
+/// reached twice is refused, since it would double every count.
 pub fn expand(inputs: &[PathBuf]) -> Result<Vec<Source>> {
     let mut out = Vec::new();
     for input in inputs {
         if input.as_os_str() == "-" {
+            if out.contains(&Source::Stdin) {
+                return Err(Error::Duplicate("-".into()));
+            }
             out.push(Source::Stdin);
             continue;
         }
@@ -58,6 +63,15 @@ pub fn expand(inputs: &[PathBuf]) -> Result<Vec<Source>> {
     if out.is_empty() {
         return Err(Error::NoInput);
     }
+    let mut seen = std::collections::HashSet::new();
+    for source in &out {
+        if let Source::File(path) = source {
+            let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+            if !seen.insert(canonical) {
+                return Err(Error::Duplicate(path.display().to_string()));
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -73,9 +87,18 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
         })?;
         let path = entry.path();
         if entry.file_name().to_string_lossy().starts_with('.') {
+            tracing::debug!(path = %path.display(), "skipping hidden entry");
             continue;
         }
-        if path.is_dir() {
+        let file_type = entry.file_type().map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if file_type.is_symlink() && path.is_dir() {
+            tracing::warn!(path = %path.display(), "not following a symbolic link to a folder");
+            continue;
+        }
+        if file_type.is_dir() {
             walk(&path, files)?;
         } else {
             files.push(path);
@@ -129,5 +152,13 @@ pub fn open(source: &Source, bytes_read: Arc<AtomicU64>) -> Result<Box<dyn BufRe
     } else {
         Box::new(buffered)
     };
+    skip_bom(reader).map_err(io_err)
+}
+
+/// Drops a UTF-8 byte order mark, which some Windows tools put before the first line.
+fn skip_bom(mut reader: Box<dyn BufRead + Send>) -> io::Result<Box<dyn BufRead + Send>> {
+    if reader.fill_buf()?.starts_with(&[0xef, 0xbb, 0xbf]) {
+        reader.consume(3);
+    }
     Ok(reader)
 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::error::{Error, LineError, Reject, Result};
 use crate::formats::{
-    self, Format, LineContext, LineNote, PassiveDnsFields, SafCondition, ZeekHeaderBuilder,
+    self, Format, LineContext, LineNote, PassiveDnsFields, SafEvent, ZeekHeaderBuilder,
 };
 use crate::input::{self, Source};
 use crate::merge::Merger;
@@ -43,6 +43,9 @@ pub struct IngestOptions {
     pub spill_dir: Option<PathBuf>,
     /// Rejects kept for the rejects file; past it they are still counted.
     pub max_kept_rejects: usize,
+    /// Unlisted objects younger than this survive a commit: they may belong to a concurrent
+    /// ingest of the same dataset. Older ones are orphans of killed runs and are removed.
+    pub orphan_grace: std::time::Duration,
 }
 
 impl Default for IngestOptions {
@@ -58,6 +61,7 @@ impl Default for IngestOptions {
             max_rows_per_part: 1 << 20,
             spill_dir: None,
             max_kept_rejects: 1_000_000,
+            orphan_grace: pdnsrep_records::DEFAULT_ORPHAN_GRACE,
         }
     }
 }
@@ -131,11 +135,18 @@ enum Outcome {
         rejects: Vec<Reject>,
         lines: u64,
         no_answer: u64,
-        saf: Vec<(u64, SafCondition)>,
+        saf: Vec<(u64, SafEvent)>,
     },
     InputDone {
         input: usize,
         format: Format,
+    },
+    Empty {
+        input: usize,
+    },
+    Warning {
+        input: usize,
+        warning: String,
     },
     Failed(Error),
 }
@@ -150,19 +161,32 @@ pub async fn ingest(
     progress: Arc<Progress>,
 ) -> Result<(IngestSummary, Manifest)> {
     let started = Instant::now();
+    pdnsrep_records::check_dataset_name(dataset)?;
+    if let Some(dir) = options.spill_dir.as_ref().filter(|d| !d.is_dir()) {
+        return Err(Error::Read {
+            path: dir.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "spill folder does not exist",
+            ),
+        });
+    }
     let sources = input::expand(inputs)?;
+    let detected = detect_all(&sources, options)?;
     progress
         .bytes_total
         .store(sources.iter().map(Source::size).sum(), Ordering::Relaxed);
     let opts = options.clone();
     let prog = progress.clone();
     let srcs = sources.clone();
-    let merged = tokio::task::spawn_blocking(move || parse_and_merge(&srcs, &opts, &prog))
-        .await
-        .map_err(|e| Error::Worker(e.to_string()))??;
+    let merged =
+        tokio::task::spawn_blocking(move || parse_and_merge(&srcs, &detected, &opts, &prog))
+            .await
+            .map_err(|e| Error::Worker(e.to_string()))??;
     let (merger, mut state) = merged;
 
-    let mut writer = DatasetWriter::new(root, dataset, "raw-records");
+    let mut writer =
+        DatasetWriter::new(root, dataset, "raw-records").with_orphan_grace(options.orphan_grace);
     let handle = tokio::runtime::Handle::current();
     let opts = options.clone();
     let prog = progress.clone();
@@ -253,11 +277,12 @@ struct MergeState {
     rejects: Vec<Reject>,
     by_reason: BTreeMap<String, u64>,
     not_kept: u64,
-    saf: Vec<Vec<(u64, SafCondition)>>,
+    saf: Vec<Vec<(u64, SafEvent)>>,
 }
 
 fn parse_and_merge(
     sources: &[Source],
+    detected: &[Detected],
     options: &IngestOptions,
     progress: &Progress,
 ) -> Result<(Merger, MergeState)> {
@@ -294,7 +319,8 @@ fn parse_and_merge(
             scope.spawn(move || parse_worker(&rx, &tx));
         }
         let reader_tx = out_tx.clone();
-        scope.spawn(move || read_inputs(sources, options, progress, &work_tx, &reader_tx));
+        scope
+            .spawn(move || read_inputs(sources, detected, options, progress, &work_tx, &reader_tx));
         drop(out_tx);
         drop(work_rx);
         let merged = merge_outcomes(&out_rx, &mut merger, &mut state, options, progress);
@@ -319,6 +345,13 @@ fn merge_outcomes(
             Outcome::Failed(e) => return Err(e),
             Outcome::InputDone { input, format } => {
                 state.inputs[input].format = format.name().to_string()
+            }
+            Outcome::Warning { input, warning } => state.inputs[input].warnings.push(warning),
+            Outcome::Empty { input } => {
+                state.inputs[input].format = "empty".to_string();
+                state.inputs[input]
+                    .warnings
+                    .push("empty input: nothing to read".to_string());
             }
             Outcome::Parsed {
                 input,
@@ -373,38 +406,71 @@ fn keep_rejects(state: &mut MergeState, rejects: Vec<Reject>, max_kept: usize) {
     }
 }
 
-/// Turns SAF framing into warnings (or, with `--strict`, errors): a DNSDB v2 stream is whole
-/// only when its last condition is `succeeded`.
+/// Turns SAF framing into warnings (or, with `--strict`, errors). A DNSDB v2 answer is whole
+/// only when every `begin` is closed by `succeeded` and every object lies inside a stream.
 fn finish_saf(state: &mut MergeState, options: &IngestOptions) -> Result<()> {
-    for (input, conds) in state.saf.iter_mut().enumerate() {
-        if conds.is_empty() {
+    for (input, events) in state.saf.iter_mut().enumerate() {
+        if events.is_empty() {
             continue;
         }
-        conds.sort_by_key(|(line, _)| *line);
-        let last = conds
-            .iter()
-            .rev()
-            .find(|(_, c)| *c != SafCondition::Ongoing)
-            .map(|(_, c)| *c);
-        let warning = match last {
-            Some(SafCondition::Succeeded) => continue,
-            Some(SafCondition::Limited) => {
-                "the server limited the result (`limited`): more records exist"
-            }
-            Some(SafCondition::Failed) => "the server reported failure (`failed`)",
-            _ => "truncated: the stream ended without `succeeded`",
-        };
+        events.sort_by_key(|(line, _)| *line);
+        let warnings = saf_warnings(events);
         let path = state.inputs[input].path.clone();
-        if options.strict {
+        if let (true, Some(first)) = (options.strict, warnings.first()) {
             return Err(Error::Incomplete {
                 path,
-                reason: warning.to_string(),
+                reason: first.clone(),
             });
         }
-        tracing::warn!(%path, "{warning}");
-        state.inputs[input].warnings.push(warning.to_string());
+        for warning in warnings {
+            tracing::warn!(%path, "{warning}");
+            state.inputs[input].warnings.push(warning);
+        }
     }
     Ok(())
+}
+
+fn saf_warnings(events: &[(u64, SafEvent)]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let mut open: Option<u64> = None;
+    let mut stray_objects = 0u64;
+    let truncated = |begin: u64| {
+        format!("truncated: the stream begun at line {begin} ended without `succeeded`")
+    };
+    for &(line, event) in events {
+        match (open, event) {
+            (None, SafEvent::Begin) => open = Some(line),
+            (Some(begin), SafEvent::Begin) => {
+                warnings.push(truncated(begin));
+                open = Some(line);
+            }
+            (Some(_), SafEvent::Object | SafEvent::Ongoing) => {}
+            (Some(_), SafEvent::Succeeded) => open = None,
+            (Some(_), SafEvent::Limited) => {
+                warnings.push(format!(
+                    "the server limited the result at line {line} (`limited`): more records exist"
+                ));
+                open = None;
+            }
+            (Some(_), SafEvent::Failed) => {
+                warnings.push(format!(
+                    "the server reported failure at line {line} (`failed`)"
+                ));
+                open = None;
+            }
+            (None, SafEvent::Object) => stray_objects += 1,
+            (None, _) => warnings.push(format!("SAF condition at line {line} outside any stream")),
+        }
+    }
+    if let Some(begin) = open {
+        warnings.push(truncated(begin));
+    }
+    if stray_objects > 0 {
+        warnings.push(format!(
+            "{stray_objects} objects outside a `begin`…`succeeded` stream"
+        ));
+    }
+    warnings
 }
 
 fn parse_worker(rx: &Mutex<Receiver<Work>>, tx: &SyncSender<Outcome>) {
@@ -471,13 +537,22 @@ const CHUNK_BYTES: usize = 1 << 20;
 
 fn read_inputs(
     sources: &[Source],
+    detected: &[Detected],
     options: &IngestOptions,
     progress: &Progress,
     work: &SyncSender<Work>,
     out: &SyncSender<Outcome>,
 ) {
     for (i, source) in sources.iter().enumerate() {
-        if let Err(e) = read_one(i, source, options, progress, work, out) {
+        let format = match detected[i] {
+            Detected::Empty => {
+                let _ = out.send(Outcome::Empty { input: i });
+                continue;
+            }
+            Detected::Format(f) => Some(f),
+            Detected::Later => None,
+        };
+        if let Err(e) = read_one(i, source, format, options, progress, work, out) {
             let _ = out.send(Outcome::Failed(e));
             return;
         }
@@ -487,6 +562,7 @@ fn read_inputs(
 fn read_one(
     input: usize,
     source: &Source,
+    format: Option<Format>,
     options: &IngestOptions,
     progress: &Progress,
     work: &SyncSender<Work>,
@@ -494,16 +570,15 @@ fn read_one(
 ) -> Result<()> {
     let path = source.display();
     let mut reader = input::open(source, progress.bytes_read.clone())?;
-    let io_err = |e| Error::Read {
-        path: PathBuf::from(&path),
-        source: e,
-    };
-    let format = match options.format {
+    let format = match format {
         Some(f) => f,
-        None => sniff(&mut reader, &path).map_err(|e| match e {
-            Error::Read { source, .. } => io_err(source),
-            other => other,
-        })?,
+        None => match sniff(&mut reader, &path)? {
+            Some(f) => f,
+            None => {
+                let _ = out.send(Outcome::Empty { input });
+                return Ok(());
+            }
+        },
     };
     let _ = out.send(Outcome::InputDone { input, format });
     if format == Format::Mnemonic {
@@ -528,7 +603,13 @@ fn read_one(
     let mut header_rejects = Vec::new();
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(io_err)?;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| Error::ReadAt {
+                path: PathBuf::from(&path),
+                line: line_no + 1,
+                source,
+            })?;
         if n == 0 {
             break;
         }
@@ -617,17 +698,81 @@ impl Chunker<'_> {
     }
 }
 
-fn sniff(reader: &mut Box<dyn BufRead + Send>, path: &str) -> Result<Format> {
+/// What is known of an input's format before reading it.
+#[derive(Debug, Clone, Copy)]
+enum Detected {
+    Format(Format),
+    /// Nothing to read.
+    Empty,
+    /// Stdin: detected when its turn comes, since sniffing would consume it.
+    Later,
+}
+
+/// Opens every file input before any work starts, so that an unreadable or unrecognised file
+/// stops the run at once rather than after the inputs before it were parsed.
+fn detect_all(sources: &[Source], options: &IngestOptions) -> Result<Vec<Detected>> {
+    let mut detected = Vec::with_capacity(sources.len());
+    let mut unknown = Vec::new();
+    for source in sources {
+        if *source == Source::Stdin {
+            detected.push(options.format.map_or(Detected::Later, Detected::Format));
+            continue;
+        }
+        let mut reader = input::open(source, Arc::new(AtomicU64::new(0)))?;
+        let path = source.display();
+        let empty = reader
+            .fill_buf()
+            .map_err(|source| Error::Read {
+                path: PathBuf::from(&path),
+                source,
+            })?
+            .is_empty();
+        detected.push(match (empty, options.format) {
+            (true, _) => Detected::Empty,
+            (false, Some(f)) => Detected::Format(f),
+            (false, None) => match sniff(&mut reader, &path)? {
+                Some(f) => Detected::Format(f),
+                None => {
+                    unknown.push(path);
+                    Detected::Empty
+                }
+            },
+        });
+    }
+    if !unknown.is_empty() {
+        let shown: Vec<_> = unknown.iter().take(5).map(|p| format!("`{p}`")).collect();
+        let more = unknown.len().saturating_sub(shown.len());
+        return Err(Error::UnknownFormat {
+            path: if more > 0 {
+                format!("{} and {more} more", shown.join(", "))
+            } else {
+                shown.join(", ")
+            },
+            reason:
+                "no known format matches the first lines (pass `--format`, or leave such files out)"
+                    .into(),
+        });
+    }
+    Ok(detected)
+}
+
+/// The format of an input from its first lines; `None` for an input with no content.
+fn sniff(reader: &mut Box<dyn BufRead + Send>, path: &str) -> Result<Option<Format>> {
     let head = reader.fill_buf().map_err(|source| Error::Read {
         path: PathBuf::from(path),
         source,
     })?;
+    if head.is_empty() {
+        return Ok(None);
+    }
     let text = String::from_utf8_lossy(&head[..head.len().min(64 * 1024)]);
     let lines: Vec<&str> = text.lines().take(20).collect();
-    Format::detect(&lines).ok_or_else(|| Error::UnknownFormat {
-        path: path.to_string(),
-        reason: "no known format matches its first lines (pass `--format`)".into(),
-    })
+    Format::detect(&lines)
+        .map(Some)
+        .ok_or_else(|| Error::UnknownFormat {
+            path: format!("`{path}`"),
+            reason: "no known format matches its first lines (pass `--format`)".into(),
+        })
 }
 
 fn read_document(
@@ -637,13 +782,28 @@ fn read_document(
     options: &IngestOptions,
     out: &SyncSender<Outcome>,
 ) -> Result<()> {
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     reader
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .map_err(|source| Error::Read {
             path: PathBuf::from(path),
             source,
         })?;
+    // A JSON document cannot be split at a bad byte the way a line format can: replace the
+    // bytes, so that the element holding them is rejected by the name and value checks, and
+    // say so.
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let bad = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let lines = bad.lines().filter(|l| l.contains('\u{fffd}')).count();
+            let _ = out.send(Outcome::Warning {
+                input,
+                warning: format!("{lines} lines held bytes that are not UTF-8; they were replaced"),
+            });
+            bad
+        }
+    };
     let ctx = LineContext {
         sensor: options.sensor.clone(),
         ..LineContext::default()

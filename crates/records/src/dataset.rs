@@ -2,10 +2,15 @@
 //!
 //! A writer puts parts under names unique to its run (`<dataset>/<partition>/part-<run>-<n>`),
 //! then commits by writing `<dataset>/_manifest.json` in one atomic put. Readers trust only the
-//! manifest, so parts of a run that died before committing are invisible; the next commit
-//! deletes them along with the parts of the dataset's previous version.
+//! manifest, so parts of a run that died before committing are invisible.
+//!
+//! After a commit the writer removes the parts of the version it replaced, and objects that no
+//! manifest lists once they are older than a grace period (orphans of killed runs). Younger
+//! unlisted objects may belong to a concurrent writer of the same dataset and are left alone:
+//! deleting them would let that writer commit a manifest naming parts that no longer exist.
+//! Concurrent writers therefore never corrupt a dataset; the last commit wins.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arrow::array::RecordBatch;
 use bytes::Bytes;
@@ -27,6 +32,9 @@ pub const MANIFEST_FILE: &str = "_manifest.json";
 
 /// Bumped whenever the record layout changes incompatibly.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// How old an object that no manifest lists must be before a commit removes it.
+pub const DEFAULT_ORPHAN_GRACE: Duration = Duration::from_secs(3600);
 
 /// Rows per Parquet row group: large enough for good compression, small enough for streaming
 /// readers to shuffle at row-group granularity.
@@ -85,6 +93,7 @@ pub struct DatasetWriter {
     parts: Vec<PartEntry>,
     sidecars: Vec<PartEntry>,
     next_part: usize,
+    orphan_grace: Duration,
 }
 
 impl DatasetWriter {
@@ -99,7 +108,16 @@ impl DatasetWriter {
             parts: Vec::new(),
             sidecars: Vec::new(),
             next_part: 0,
+            orphan_grace: DEFAULT_ORPHAN_GRACE,
         }
+    }
+
+    /// Sets how old unlisted objects must be before a commit removes them (see the module
+    /// documentation); zero removes every unlisted object, which is safe only when no other
+    /// writer works on the same dataset.
+    pub fn with_orphan_grace(mut self, grace: Duration) -> DatasetWriter {
+        self.orphan_grace = grace;
+        self
     }
 
     pub fn run_id(&self) -> &str {
@@ -183,19 +201,24 @@ impl DatasetWriter {
             location: self.root.display(&self.dataset),
             reason: e.to_string(),
         })?;
+        let previous = match read_manifest(&self.root, &self.dataset).await {
+            Ok(m) => Some(m),
+            Err(Error::DatasetNotFound { .. } | Error::BadManifest { .. }) => None,
+            Err(e) => return Err(e),
+        };
         let path = self.root.path(&format!("{}/{MANIFEST_FILE}", self.dataset));
         self.root
             .store()
             .put(&path, PutPayload::from(body))
             .await
             .map_err(|e| Error::store(&path, e))?;
-        remove_unlisted(&self.root, &manifest).await?;
+        remove_unlisted(&self.root, &manifest, previous.as_ref(), self.orphan_grace).await?;
         Ok(manifest)
     }
 }
 
-async fn remove_unlisted(root: &Root, manifest: &Manifest) -> Result<()> {
-    let keep: std::collections::HashSet<String> = manifest
+fn object_paths(root: &Root, manifest: &Manifest) -> std::collections::HashSet<String> {
+    manifest
         .parts
         .iter()
         .chain(&manifest.sidecars)
@@ -203,10 +226,25 @@ async fn remove_unlisted(root: &Root, manifest: &Manifest) -> Result<()> {
             root.path(&format!("{}/{}", manifest.dataset, p.path))
                 .to_string()
         })
-        .chain([root
-            .path(&format!("{}/{MANIFEST_FILE}", manifest.dataset))
-            .to_string()])
-        .collect();
+        .collect()
+}
+
+async fn remove_unlisted(
+    root: &Root,
+    manifest: &Manifest,
+    previous: Option<&Manifest>,
+    grace: Duration,
+) -> Result<()> {
+    let mut keep = object_paths(root, manifest);
+    keep.insert(
+        root.path(&format!("{}/{MANIFEST_FILE}", manifest.dataset))
+            .to_string(),
+    );
+    let replaced = previous.map(|p| object_paths(root, p)).unwrap_or_default();
+    let cutoff = SystemTime::now()
+        .checked_sub(grace)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64);
     let prefix = root.path(&manifest.dataset);
     let listed: Vec<_> = root
         .store()
@@ -215,7 +253,9 @@ async fn remove_unlisted(root: &Root, manifest: &Manifest) -> Result<()> {
         .await
         .map_err(|e| Error::store(&prefix, e))?;
     for meta in listed {
-        if !keep.contains(meta.location.as_ref()) && !is_nested_dataset(&meta.location, &prefix) {
+        let location = meta.location.as_ref();
+        let stale = replaced.contains(location) || meta.last_modified.timestamp() < cutoff;
+        if stale && !keep.contains(location) && !is_nested_dataset(&meta.location, &prefix) {
             tracing::debug!(location = %meta.location, "removing object not in the manifest");
             root.store()
                 .delete(&meta.location)
@@ -244,6 +284,38 @@ fn is_nested_dataset(
         }
         None => false,
     }
+}
+
+/// Checks a dataset name: slash-separated segments of letters, digits, `.`, `_`, `-` and `=`,
+/// none empty, `.` or `..`, and none starting with `_` (reserved for manifests and sidecars).
+pub fn check_dataset_name(name: &str) -> Result<()> {
+    let invalid = |reason: &str| Error::InvalidDataset {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    };
+    if name.is_empty() {
+        return Err(invalid("empty name"));
+    }
+    if name.starts_with('/') {
+        return Err(invalid(
+            "names are relative to the root; drop the leading `/`",
+        ));
+    }
+    for segment in name.trim_end_matches('/').split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." {
+            return Err(invalid("empty, `.` or `..` path segment"));
+        }
+        if segment.starts_with('_') {
+            return Err(invalid("segments starting with `_` are reserved"));
+        }
+        if let Some(c) = segment
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "._-=".contains(*c)))
+        {
+            return Err(invalid(&format!("character {c:?} is not allowed")));
+        }
+    }
+    Ok(())
 }
 
 /// Reads the manifest of a committed dataset.

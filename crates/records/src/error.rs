@@ -14,6 +14,9 @@ pub enum Error {
         #[source]
         source: object_store::Error,
     },
+    /// A dataset name that cannot be used as a path under a root.
+    #[error("invalid dataset name `{name}`: {reason}")]
+    InvalidDataset { name: String, reason: String },
     /// A dataset has no manifest: it was never committed, or a writer died before committing.
     #[error("dataset `{dataset}` not found under `{root}` (no `_manifest.json`)")]
     DatasetNotFound { root: String, dataset: String },

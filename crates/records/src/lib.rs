@@ -18,8 +18,8 @@ pub mod schema;
 mod store;
 
 pub use dataset::{
-    DatasetWriter, InputEntry, MANIFEST_FILE, Manifest, PartEntry, SCHEMA_VERSION, read_manifest,
-    read_part,
+    DEFAULT_ORPHAN_GRACE, DatasetWriter, InputEntry, MANIFEST_FILE, Manifest, PartEntry,
+    SCHEMA_VERSION, check_dataset_name, read_manifest, read_part,
 };
 pub use error::{Error, Result};
 pub use name::{NameError, normalize_name};

@@ -114,9 +114,32 @@ fn a_dataset_is_invisible_until_committed_and_old_parts_go_on_commit() {
             .unwrap();
         assert_eq!(read_manifest(&root, "raw/x").await.unwrap(), v1);
 
+        // With the default grace, a young unlisted part may belong to a concurrent writer and
+        // survives the commit; only the replaced version's part goes.
         let mut second = DatasetWriter::new(&root, "raw/x", "raw-records");
-        second.write_part("bucket=1", &[batch]).await.unwrap();
+        second
+            .write_part("bucket=1", std::slice::from_ref(&batch))
+            .await
+            .unwrap();
         let v2 = second
+            .commit(&record_schema(), Vec::new(), serde_json::Value::Null)
+            .await
+            .unwrap();
+        assert_eq!(
+            walk(dir.path()).len(),
+            3,
+            "v2's part, the orphan and the manifest"
+        );
+        assert!(
+            !walk(dir.path())
+                .iter()
+                .any(|f| f.ends_with(&v1.parts[0].path))
+        );
+
+        let mut third = DatasetWriter::new(&root, "raw/x", "raw-records")
+            .with_orphan_grace(std::time::Duration::ZERO);
+        third.write_part("bucket=1", &[batch]).await.unwrap();
+        let v3 = third
             .commit(&record_schema(), Vec::new(), serde_json::Value::Null)
             .await
             .unwrap();
@@ -124,10 +147,35 @@ fn a_dataset_is_invisible_until_committed_and_old_parts_go_on_commit() {
         assert_eq!(
             files.len(),
             2,
-            "only v2's part and the manifest remain: {files:?}"
+            "only v3's part and the manifest remain: {files:?}"
         );
-        assert!(files.iter().any(|f| f.ends_with(&v2.parts[0].path)));
+        assert!(files.iter().any(|f| f.ends_with(&v3.parts[0].path)));
+        assert_ne!(v2.run_id, v3.run_id);
     });
+}
+
+#[test]
+fn dataset_names_are_checked() {
+    for good in ["raw/x", "labelled/world-1/v2", "a=b/c.d"] {
+        pdnsrep_records::check_dataset_name(good).unwrap();
+    }
+    for bad in [
+        "",
+        "/abs",
+        "raw/../x",
+        "raw//x",
+        ".",
+        "raw/_manifest.json",
+        "raw/a b",
+    ] {
+        let err = pdnsrep_records::check_dataset_name(bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!("invalid dataset name `{bad}`")),
+            "{err}"
+        );
+    }
 }
 
 #[test]

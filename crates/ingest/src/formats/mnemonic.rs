@@ -49,19 +49,52 @@ pub fn parse_document(
     mut emit: impl FnMut(u64, Result<Vec<Record>, LineError>),
 ) {
     let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() as u64 + 1;
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
-    loop {
-        let start = stream.byte_offset();
-        let raw = match stream.next() {
+    let mut resume = 0;
+    while let Some(failed_at) = parse_from(text, resume, ctx, &line_of, &mut emit) {
+        // A broken document cannot be parsed past; carry on with the next one, which starts
+        // at a line opening with `{` (pretty-printed documents indent their inner lines).
+        match text[failed_at..].find("\n{") {
+            Some(next) => resume = failed_at + next + 1,
             None => break,
+        }
+    }
+}
+
+/// Parses the documents of `text` from byte `start`; returns where parsing failed, if it did.
+fn parse_from(
+    text: &str,
+    start: usize,
+    ctx: &LineContext,
+    line_of: &impl Fn(usize) -> u64,
+    emit: &mut impl FnMut(u64, Result<Vec<Record>, LineError>),
+) -> Option<usize> {
+    let rest = &text[start..];
+    let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<&RawValue>();
+    loop {
+        let before = start + stream.byte_offset();
+        let raw = match stream.next() {
+            None => return None,
             Some(Ok(raw)) => raw,
             Some(Err(e)) => {
+                let blank = text[before..].len() - text[before..].trim_start().len();
+                let begin = before + blank;
                 emit(
-                    line_of(start),
+                    line_of(begin),
                     Err(LineError::whole(format!("not a JSON document: {e}"))),
                 );
-                // The stream cannot resynchronize after a syntax error.
-                break;
+                // Resume after the point of failure, not after the document's start: a
+                // broken document may hold lines that open with `{` too.
+                let failed_line_start: usize = rest
+                    .split_inclusive('\n')
+                    .take(e.line().saturating_sub(1))
+                    .map(str::len)
+                    .sum();
+                let failed_at = start + failed_line_start + e.column().saturating_sub(1);
+                let mut failed_at = failed_at.clamp(begin, text.len());
+                while !text.is_char_boundary(failed_at) {
+                    failed_at -= 1;
+                }
+                return Some(failed_at);
             }
         };
         let envelope_line = line_of(offset_in(text, raw.get()));
@@ -271,9 +304,21 @@ mod tests {
     }
 
     #[test]
-    fn syntax_errors_stop_the_document_with_a_line() {
-        let items = collect("{\"data\": [\n{\"query\": }");
-        assert_eq!(items.len(), 1);
-        assert!(items[0].1.is_err());
+    fn a_broken_document_is_reported_at_its_line_and_the_next_ones_still_parse() {
+        let one = RESPONSE.replace('\n', " ");
+        let text = format!("{one}\ngarbage here\n{one}\n{{\"data\": [\n{{\"query\": }}\n{one}");
+        let items = collect(&text);
+        let errors: Vec<u64> = items
+            .iter()
+            .filter(|(_, r)| r.is_err() && r.as_ref().err().and_then(|e| e.field.clone()).is_none())
+            .map(|(l, _)| *l)
+            .collect();
+        assert_eq!(errors, [2, 4]);
+        let good = items.iter().filter(|(_, r)| r.is_ok()).count();
+        assert_eq!(
+            good,
+            3 * 2,
+            "three intact envelopes, two good elements each"
+        );
     }
 }

@@ -20,7 +20,7 @@ use crate::error::LineError;
 
 pub use mnemonic::parse_document as parse_mnemonic;
 pub use passivedns::PassiveDnsFields;
-pub use pdns_json::SafCondition;
+pub use pdns_json::SafEvent;
 pub use zeek::{ZeekHeader, ZeekHeaderBuilder};
 
 /// An input format.
@@ -168,11 +168,11 @@ pub struct LineContext {
     pub sensor: Option<String>,
 }
 
-/// What a line said besides records: SAF framing conditions.
+/// What a line said besides records: SAF framing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineNote {
     None,
-    Saf(SafCondition),
+    Saf(SafEvent),
     /// A line that carries no record by design (a Zeek query without answers, an
     /// unsuccessful response); counted, not rejected.
     NoAnswer,

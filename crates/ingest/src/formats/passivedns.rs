@@ -38,6 +38,13 @@ impl std::str::FromStr for PassiveDnsFields {
                 "unknown passivedns field letter `{c}` (known: {KNOWN})"
             ));
         }
+        for (i, c) in s.char_indices() {
+            if s[..i].contains(c) {
+                return Err(format!(
+                    "passivedns field letter `{c}` appears twice in `{s}`"
+                ));
+            }
+        }
         for needed in ['Q', 'T', 'A'] {
             if !s.contains(needed) {
                 return Err(format!("passivedns fields `{s}` lack `{needed}`"));
@@ -72,6 +79,7 @@ impl PassiveDnsFields {
 
 #[derive(Default)]
 struct Fields<'a> {
+    class: Option<&'a str>,
     secs: Option<&'a str>,
     human: Option<&'a str>,
     query: Option<&'a str>,
@@ -105,6 +113,7 @@ pub(super) fn parse_text_line(
         match col[0] {
             'S' => f.secs = Some(token),
             'H' => f.human = Some(token),
+            'C' => f.class = Some(token),
             'Q' => f.query = Some(token),
             'T' => f.rrtype = Some(token),
             'A' => f.answer = Some(token),
@@ -114,6 +123,7 @@ pub(super) fn parse_text_line(
             _ => {}
         }
     }
+    check_class(f.class)?;
     let ts_ms = match (f.secs, f.human) {
         (Some(s), _) => decimal_seconds_to_ms("timestamp", s)?,
         (None, Some(h)) => parse_human(h)?,
@@ -153,6 +163,18 @@ pub(super) fn parse_text_line(
     Ok(LineNote::None)
 }
 
+/// Reputation is about the Internet class; CHAOS and Hesiod answers (`version.bind`) are not
+/// records of it.
+fn check_class(class: Option<&str>) -> Result<(), LineError> {
+    match class.map(str::trim) {
+        None | Some("IN") | Some("") => Ok(()),
+        Some(other) => Err(LineError::new(
+            "class",
+            format!("`{other}` is not the IN class"),
+        )),
+    }
+}
+
 /// `H` timestamps: `YYYY-MM-DD HH:MM:SS`, UTC.
 fn parse_human(text: &str) -> Result<i64, LineError> {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
@@ -163,6 +185,7 @@ fn parse_human(text: &str) -> Result<i64, LineError> {
 
 #[derive(Deserialize)]
 struct JsonLine {
+    class: Option<String>,
     timestamp_s: Option<Value>,
     timestamp_ms: Option<Value>,
     query: Option<Value>,
@@ -185,12 +208,19 @@ pub(super) fn parse_json_line(
         .as_ref()
         .and_then(Value::as_f64)
         .ok_or_else(|| LineError::new("timestamp_s", "missing or not a number"))?;
+    check_class(j.class.as_deref())?;
     // `timestamp_ms` holds the sub-second part in microseconds (struct timeval's tv_usec).
     let micros = j
         .timestamp_ms
         .as_ref()
         .and_then(Value::as_f64)
         .unwrap_or(0.0);
+    if !(0.0..1e6).contains(&micros) {
+        return Err(LineError::new(
+            "timestamp_ms",
+            format!("{micros} is not a microsecond part"),
+        ));
+    }
     let ts = seconds_to_ms("timestamp_s", secs + micros / 1e6)?;
     let rrtype = parse_rrtype(
         j.rrtype
@@ -276,6 +306,15 @@ mod tests {
         assert_eq!(recs[0].sensor.as_deref(), Some("sensor-7"));
         assert_eq!(recs[0].count, 1);
         assert!("SMcsXQTA".parse::<PassiveDnsFields>().is_err());
+        assert!("SQTAA".parse::<PassiveDnsFields>().is_err());
+        let chaos = "1.0||c||s||CH||version.bind.||TXT||x||0||1";
+        assert_eq!(
+            parse(Format::PassiveDns, &LineContext::default(), chaos)
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("class")
+        );
         assert!("SMcs".parse::<PassiveDnsFields>().is_err());
     }
 

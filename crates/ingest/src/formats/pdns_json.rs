@@ -14,14 +14,15 @@ use serde_json::Value;
 use super::{LineContext, LineNote, RawRecord, check_ms, seconds_to_ms};
 use crate::error::LineError;
 
-/// A SAF stream condition (DNSDB API v2).
+/// A SAF framing event (DNSDB API v2): a stream condition, or an `obj` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SafCondition {
+pub enum SafEvent {
     Begin,
     Ongoing,
     Succeeded,
     Limited,
     Failed,
+    Object,
 }
 
 /// One line: a plain object (COF, DNSDB v1), a SAF wrapper (`obj`), or a SAF condition.
@@ -53,19 +54,24 @@ pub(super) fn parse_line(
         return parse_cond(cond).map(LineNote::Saf);
     }
     match &parsed.obj {
-        Some(inner) => parse_object(inner, ctx, out)?,
-        None => parse_object(&parsed, ctx, out)?,
+        Some(inner) => {
+            parse_object(inner, ctx, out)?;
+            Ok(LineNote::Saf(SafEvent::Object))
+        }
+        None => {
+            parse_object(&parsed, ctx, out)?;
+            Ok(LineNote::None)
+        }
     }
-    Ok(LineNote::None)
 }
 
-fn parse_cond(cond: &str) -> Result<SafCondition, LineError> {
+fn parse_cond(cond: &str) -> Result<SafEvent, LineError> {
     Ok(match cond {
-        "begin" => SafCondition::Begin,
-        "ongoing" => SafCondition::Ongoing,
-        "succeeded" => SafCondition::Succeeded,
-        "limited" => SafCondition::Limited,
-        "failed" => SafCondition::Failed,
+        "begin" => SafEvent::Begin,
+        "ongoing" => SafEvent::Ongoing,
+        "succeeded" => SafEvent::Succeeded,
+        "limited" => SafEvent::Limited,
+        "failed" => SafEvent::Failed,
         other => {
             return Err(LineError::new(
                 "cond",
@@ -250,18 +256,19 @@ mod tests {
     fn dnsdb_saf_lines_and_zone_times() {
         assert_eq!(
             parse(r#"{"cond":"begin"}"#).unwrap().0,
-            LineNote::Saf(SafCondition::Begin)
+            LineNote::Saf(SafEvent::Begin)
         );
         assert_eq!(
             parse(r#"{"cond":"limited","msg":"Result limit reached"}"#)
                 .unwrap()
                 .0,
-            LineNote::Saf(SafCondition::Limited)
+            LineNote::Saf(SafEvent::Limited)
         );
-        let (_, recs) = parse(
+        let (note, recs) = parse(
             r#"{"obj":{"count":3,"zone_time_first":1400000000,"zone_time_last":1400001000,"rrname":"example.com.","rrtype":"NS","bailiwick":"com.","rdata":["NS1.Example.NET.","ns2.example.net."]}}"#,
         )
         .unwrap();
+        assert_eq!(note, LineNote::Saf(SafEvent::Object));
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0].name, "example.com");
         assert_eq!(recs[0].rdata, "ns1.example.net");

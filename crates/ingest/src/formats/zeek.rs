@@ -170,6 +170,9 @@ pub(super) fn parse_tsv_line(
             })
             .collect::<Result<_, _>>()?,
     };
+    if is_unset(cols[header.query]) {
+        return Err(LineError::new("query", "unset"));
+    }
     let query = unescape(cols[header.query]);
     let qtype = header.qtype_name.map(|i| cols[i]).filter(|v| !is_unset(v));
     emit(&query, qtype, ts, &answers, &ttls, ctx, out)?;
@@ -178,6 +181,8 @@ pub(super) fn parse_tsv_line(
 
 #[derive(Deserialize)]
 struct JsonLine {
+    #[serde(rename = "_path")]
+    path: Option<String>,
     ts: Option<Value>,
     query: Option<String>,
     qtype_name: Option<String>,
@@ -194,11 +199,25 @@ pub(super) fn parse_json_line(
 ) -> Result<LineNote, LineError> {
     let j: JsonLine = serde_json::from_str(line)
         .map_err(|e| LineError::whole(format!("not a Zeek DNS JSON object: {e}")))?;
+    // Only a line that is a DNS transaction may be counted as one without answers; anything
+    // else fed in as Zeek JSON is a reject, not a silent skip.
+    if let Some(path) = j.path.as_deref().filter(|p| *p != "dns") {
+        return Err(LineError::new(
+            "_path",
+            format!("`{path}` is not a dns.log line"),
+        ));
+    }
+    if j.ts.is_none() {
+        return Err(LineError::new("ts", "missing"));
+    }
     let Some(answers) = j.answers.filter(|a| !a.is_empty()) else {
         return Ok(LineNote::NoAnswer);
     };
     if j.rcode_name.as_deref().is_some_and(|r| r != "NOERROR") {
         return Ok(LineNote::NoAnswer);
+    }
+    if j.query.as_deref().is_none_or(str::is_empty) {
+        return Err(LineError::new("query", "missing"));
     }
     let ts = match j
         .ts
@@ -393,6 +412,33 @@ mod tests {
                 .field
                 .as_deref(),
             Some("ts")
+        );
+    }
+
+    #[test]
+    fn json_lines_that_are_not_dns_transactions_are_rejected() {
+        let mut out = Vec::new();
+        let ctx = LineContext::default();
+        let cases = [
+            (r#"{"foo":1}"#, "ts"),
+            (r#"{"_path":"conn","ts":1.0,"uid":"C"}"#, "_path"),
+            (r#"{"ts":1.0,"uid":"C","answers":["192.0.2.1"]}"#, "query"),
+        ];
+        for (line, field) in cases {
+            let err = parse_json_line(line, &ctx, &mut out).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some(field), "{line}");
+        }
+        let unanswered = r#"{"ts":1.0,"uid":"C","query":"a.example","rcode_name":"NXDOMAIN"}"#;
+        assert_eq!(
+            parse_json_line(unanswered, &ctx, &mut out).unwrap(),
+            LineNote::NoAnswer
+        );
+        assert_eq!(
+            tsv("1.0\tC1\t-\tA\tNOERROR\t192.0.2.1\t60.0")
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("query")
         );
     }
 
