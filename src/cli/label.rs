@@ -36,7 +36,7 @@ pub(crate) struct LabelArgs {
     /// Public Suffix List file (default: the list compiled into the binary).
     #[arg(long)]
     pub psl: Option<PathBuf>,
-    /// How labelled records are split.
+    /// How labelled records are split (`docs/lists.md`, "Splits").
     #[arg(long, value_enum, default_value = "random")]
     pub split: SplitArg,
     /// Train, valid and test fractions.
@@ -51,8 +51,13 @@ pub(crate) struct LabelArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum SplitArg {
+    /// Each record by a seeded hash.
     Random,
+    /// Whole groups of records linked by registered domain or answer /24 (v4) or /48 (v6).
     Grouped,
+    /// Whole registered domains; shared addresses may cross splits.
+    GroupedDomain,
+    /// By first seen: earliest to train, then valid, then test.
     Temporal,
 }
 
@@ -61,6 +66,7 @@ pub(crate) async fn run(args: LabelArgs) -> anyhow::Result<u8> {
         method: match args.split {
             SplitArg::Random => SplitMethod::Random,
             SplitArg::Grouped => SplitMethod::Grouped,
+            SplitArg::GroupedDomain => SplitMethod::GroupedDomain,
             SplitArg::Temporal => SplitMethod::Temporal,
         },
         fractions: SplitConfig::parse_fractions(&args.fractions).map_err(usage)?,

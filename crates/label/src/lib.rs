@@ -29,8 +29,8 @@ pub use index::{Decision, Hit, LabelIndex, Matched, RecordView, SourceInfo};
 pub use pipeline::{Labeller, label_dataset, label_with};
 pub use psl::{SuffixList, tld};
 pub use split::{
-    Split, SplitAssigner, SplitConfig, SplitMethod, SplitPlanner, domain_key, network_key,
-    record_hash,
+    Split, SplitAssigner, SplitConfig, SplitGroups, SplitMethod, SplitPlanner, SplitWarning,
+    domain_key, network_key, record_hash, split_warnings,
 };
 pub use summary::{
     ConflictExample, ConflictSummary, EnrichmentSummary, HitRate, LabelSummary, SourceSummary,

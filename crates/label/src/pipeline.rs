@@ -23,6 +23,7 @@ use crate::psl::tld;
 use crate::schema::labelled_schema;
 use crate::split::{
     Split, SplitAssigner, SplitConfig, SplitPlanner, domain_key, network_key, record_hash,
+    split_warnings,
 };
 use crate::summary::{
     CONFLICT_EXAMPLES, ConflictExample, EnrichmentSummary, LabelSummary, SourceSummary,
@@ -116,10 +117,16 @@ pub async fn label_with(
     for split in Split::ALL {
         pending.flush(split, &mut writer).await?;
     }
+    let tally_splits = [Split::Train, Split::Valid, Split::Test].map(|s| tally.splits[s as usize]);
     let mut summary = tally.into_summary(&labeller.index);
     summary.input = root_in.display(input);
     summary.output = root_out.display(output);
     summary.split = Some(split.clone());
+    summary.split_groups = assigner.groups().cloned();
+    summary.split_warnings = split_warnings(split, tally_splits, assigner.groups());
+    for w in &summary.split_warnings {
+        tracing::warn!("{w}");
+    }
     summary.parts_written = pending.parts;
     summary.elapsed_s = started.elapsed().as_secs_f64();
     commit(writer, &labeller, root_in, input, &manifest, &summary).await?;

@@ -6,12 +6,19 @@
 //!   IPv6 /48, form one group (union-find over both keys), and whole groups are dealt to
 //!   splits in a seeded order until each split holds its fraction of rows. Grouping keys are
 //!   64-bit hashes; a collision can only merge two groups, never split one, so it cannot leak.
+//! * `grouped-domain`: as `grouped`, but records are grouped by registered domain alone, so no
+//!   registered domain crosses splits while a shared address may. On real traffic shared
+//!   hosting, CDNs and parking addresses link nearly every domain into one group, which
+//!   `grouped` cannot divide; grouping by domain is the leakage control that still splits.
 //! * `temporal`: by first seen, the earliest fraction of rows to train, then valid, then test;
 //!   records tied on a cut time go to the later split.
 //!
-//! Only labelled records take part; the rest form the `unlabelled` split.
+//! Only labelled records take part; the rest form the `unlabelled` split. A split that ends up
+//! with less than half of its requested fraction is reported as a [`SplitWarning`] naming the
+//! likely cause, because a collapsed grouped split otherwise looks like a successful run.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
@@ -60,11 +67,25 @@ impl Split {
 
 /// How labelled records are split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum SplitMethod {
     Random,
+    /// Groups linked by registered domain or answer network.
     Grouped,
+    /// Groups linked by registered domain only.
+    GroupedDomain,
     Temporal,
+}
+
+impl SplitMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SplitMethod::Random => "random",
+            SplitMethod::Grouped => "grouped",
+            SplitMethod::GroupedDomain => "grouped-domain",
+            SplitMethod::Temporal => "temporal",
+        }
+    }
 }
 
 impl FromStr for SplitMethod {
@@ -74,9 +95,10 @@ impl FromStr for SplitMethod {
         match s {
             "random" => Ok(SplitMethod::Random),
             "grouped" => Ok(SplitMethod::Grouped),
+            "grouped-domain" => Ok(SplitMethod::GroupedDomain),
             "temporal" => Ok(SplitMethod::Temporal),
             other => Err(format!(
-                "unknown split `{other}` (use random, grouped or temporal)"
+                "unknown split `{other}` (use random, grouped, grouped-domain or temporal)"
             )),
         }
     }
@@ -239,10 +261,13 @@ impl SplitPlanner {
         match self.config.method {
             SplitMethod::Random => {}
             SplitMethod::Temporal => self.first_seen.push(first_seen),
-            SplitMethod::Grouped => {
+            SplitMethod::Grouped | SplitMethod::GroupedDomain => {
                 let d = self.groups.id(domain);
                 self.groups.rows[d as usize] += 1;
-                if let Some(network) = network {
+                // `grouped-domain` ignores answers: linking through shared addresses is what
+                // collapses `grouped` into one group on real traffic.
+                let by_network = self.config.method == SplitMethod::Grouped;
+                if let Some(network) = network.filter(|_| by_network) {
                     let n = self.groups.id(network);
                     self.groups.union(d, n);
                 }
@@ -269,7 +294,7 @@ impl SplitPlanner {
                     valid_before: cut(train + config.fractions[1]),
                 }
             }
-            SplitMethod::Grouped => self.deal_groups(),
+            SplitMethod::Grouped | SplitMethod::GroupedDomain => self.deal_groups(),
         }
     }
 
@@ -292,6 +317,7 @@ impl SplitPlanner {
         roots.sort_unstable_by_key(|&r| order[r]);
         let total: u64 = rows.iter().sum();
         let f = self.config.fractions;
+        let groups = SplitGroups::new(roots.len() as u64, roots.iter().map(|&r| rows[r]), total);
         let mut split_of_root = vec![Split::Test; count];
         let mut dealt = 0u64;
         for root in roots {
@@ -309,7 +335,120 @@ impl SplitPlanner {
             let root = self.groups.find(id) as usize;
             splits.insert(key, split_of_root[root]);
         }
-        SplitAssigner::Grouped { splits }
+        SplitAssigner::Grouped { splits, groups }
+    }
+}
+
+/// The groups a grouped split dealt, kept because one oversized group explains a split that
+/// falls short of its fraction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitGroups {
+    pub groups: u64,
+    /// Labelled records over all groups.
+    pub labelled: u64,
+    /// Labelled records in the largest group.
+    pub largest: u64,
+    /// `largest / labelled`, 0 when nothing was labelled.
+    pub largest_share: f64,
+}
+
+impl SplitGroups {
+    fn new(groups: u64, rows: impl Iterator<Item = u64>, labelled: u64) -> SplitGroups {
+        let largest = rows.max().unwrap_or(0);
+        SplitGroups {
+            groups,
+            labelled,
+            largest,
+            largest_share: share(largest, labelled),
+        }
+    }
+}
+
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// A split that received less than half of its requested fraction of labelled records.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SplitWarning {
+    pub split: Split,
+    pub requested: f64,
+    pub actual: f64,
+    /// The same text as `Display`: what fell short, the likely cause and the remedy.
+    pub message: String,
+}
+
+impl fmt::Display for SplitWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Finds the splits that fell short. `counts` are records per split (train, valid, test), and
+/// `groups` what a grouped split dealt. Half the requested fraction is the bar because a
+/// grouped split's natural granularity error is far smaller on any dataset worth splitting,
+/// while a collapse (one group holding most records) leaves a split near empty.
+pub fn split_warnings(
+    config: &SplitConfig,
+    counts: [u64; 3],
+    groups: Option<&SplitGroups>,
+) -> Vec<SplitWarning> {
+    let labelled: u64 = counts.iter().sum();
+    if labelled == 0 {
+        return Vec::new();
+    }
+    let splits = [Split::Train, Split::Valid, Split::Test];
+    splits
+        .into_iter()
+        .zip(counts)
+        .zip(config.fractions)
+        .filter(|((_, count), requested)| share(*count, labelled) < requested / 2.0)
+        .map(|((split, count), requested)| {
+            let actual = share(count, labelled);
+            let message = format!(
+                "split `{}` holds {:.1}% of labelled records, less than half of the requested \
+                 {:.1}%: {}",
+                split.as_str(),
+                100.0 * actual,
+                100.0 * requested,
+                shortfall_reason(config.method, labelled, groups)
+            );
+            SplitWarning {
+                split,
+                requested,
+                actual,
+                message,
+            }
+        })
+        .collect()
+}
+
+fn shortfall_reason(method: SplitMethod, labelled: u64, groups: Option<&SplitGroups>) -> String {
+    let largest = groups.map_or(0.0, |g| 100.0 * g.largest_share);
+    match method {
+        SplitMethod::Grouped => format!(
+            "one group of records linked by registered domain or by an answer in the same IPv4 \
+             /24 or IPv6 /48 holds {largest:.1}% of labelled records and cannot be divided \
+             (shared hosting, CDNs and parking addresses link unrelated domains); use split \
+             method `grouped-domain`, which keeps each registered domain in one split but lets \
+             shared addresses cross splits"
+        ),
+        SplitMethod::GroupedDomain => format!(
+            "one registered domain holds {largest:.1}% of labelled records and cannot be \
+             divided; use split method `temporal` or `random`, or label fewer records of that \
+             domain"
+        ),
+        SplitMethod::Temporal => "many labelled records share a first-seen time at a cut and \
+             all go to the later split; use split method `random` or `grouped-domain`"
+            .to_string(),
+        SplitMethod::Random => format!(
+            "{labelled} labelled records are too few for the fractions to even out; label more \
+             records or change the fractions"
+        ),
     }
 }
 
@@ -325,10 +464,19 @@ pub enum SplitAssigner {
     },
     Grouped {
         splits: HashMap<u64, Split>,
+        groups: SplitGroups,
     },
 }
 
 impl SplitAssigner {
+    /// What a grouped split dealt; `None` for other methods.
+    pub fn groups(&self) -> Option<&SplitGroups> {
+        match self {
+            SplitAssigner::Grouped { groups, .. } => Some(groups),
+            _ => None,
+        }
+    }
+
     /// `record_hash` is [`record_hash`] of the record with the config's seed, `domain` its
     /// [`domain_key`].
     pub fn assign(&self, record_hash: u64, first_seen: i64, domain: u64) -> Split {
@@ -351,7 +499,7 @@ impl SplitAssigner {
             // Every labelled record was observed, so its key is known; a miss would mean the
             // two passes saw different data, and `test` is the split that cannot inflate
             // training.
-            SplitAssigner::Grouped { splits } => {
+            SplitAssigner::Grouped { splits, .. } => {
                 splits.get(&domain).copied().unwrap_or(Split::Test)
             }
         }
@@ -471,6 +619,96 @@ mod tests {
             prop_assert!(by_domain.values().all(|s| s.len() == 1), "{:?}", by_domain);
             prop_assert!(by_net.values().all(|s| s.len() == 1), "{:?}", by_net);
         }
+    }
+
+    proptest! {
+        #[test]
+        fn grouped_domain_split_never_shares_a_domain(
+            rows in records(),
+            seed in any::<u64>(),
+        ) {
+            let cfg = SplitConfig { seed, ..config(SplitMethod::GroupedDomain) };
+            let keys: Vec<(u64, u64, u8)> = rows
+                .iter()
+                .map(|(d, n)| {
+                    let net = n.map(|n| network_key(IpAddr::from([198, 51, n, 1])));
+                    (domain_key(Some(&format!("d{d}.example")), "x"), net.unwrap_or(0), *d)
+                })
+                .collect();
+            let mut planner = SplitPlanner::new(&cfg);
+            for (d, n, _) in &keys {
+                planner.observe(0, *d, Some(*n));
+            }
+            let assigner = planner.finish();
+            let domains: HashSet<u8> = keys.iter().map(|k| k.2).collect();
+            prop_assert_eq!(assigner.groups().unwrap().groups, domains.len() as u64);
+            let mut by_domain: HashMap<u8, HashSet<Split>> = HashMap::new();
+            for (d, _, index) in &keys {
+                by_domain.entry(*index).or_default().insert(assigner.assign(0, 0, *d));
+            }
+            prop_assert!(by_domain.values().all(|s| s.len() == 1), "{:?}", by_domain);
+        }
+    }
+
+    #[test]
+    fn grouped_domain_has_the_same_name_in_cli_and_manifest() {
+        assert_eq!(
+            "grouped-domain".parse::<SplitMethod>(),
+            Ok(SplitMethod::GroupedDomain)
+        );
+        for method in [
+            SplitMethod::Random,
+            SplitMethod::Grouped,
+            SplitMethod::GroupedDomain,
+            SplitMethod::Temporal,
+        ] {
+            let json = serde_json::to_string(&method).unwrap();
+            assert_eq!(json, format!("\"{}\"", method.as_str()));
+            assert_eq!(serde_json::from_str::<SplitMethod>(&json).unwrap(), method);
+            assert_eq!(method.as_str().parse::<SplitMethod>(), Ok(method));
+        }
+    }
+
+    #[test]
+    fn one_giant_group_is_reported_with_its_share_and_the_remedy() {
+        let cfg = SplitConfig {
+            fractions: [0.6, 0.2, 0.2],
+            ..config(SplitMethod::Grouped)
+        };
+        let mut planner = SplitPlanner::new(&cfg);
+        let shared = network_key(IpAddr::from([203, 0, 113, 1]));
+        for i in 0..90 {
+            planner.observe(
+                0,
+                domain_key(None, &format!("shared{i}.example")),
+                Some(shared),
+            );
+        }
+        for i in 0..10u8 {
+            let own = network_key(IpAddr::from([198, 51, i, 1]));
+            planner.observe(0, domain_key(None, &format!("own{i}.example")), Some(own));
+        }
+        let assigner = planner.finish();
+        let groups = assigner.groups().unwrap().clone();
+        assert_eq!(
+            (groups.groups, groups.largest, groups.labelled),
+            (11, 90, 100)
+        );
+
+        let warnings = split_warnings(&cfg, [95, 5, 0], Some(&groups));
+        let short: Vec<Split> = warnings.iter().map(|w| w.split).collect();
+        assert_eq!(short, [Split::Valid, Split::Test]);
+        assert_eq!(
+            warnings[1].to_string(),
+            "split `test` holds 0.0% of labelled records, less than half of the requested \
+             20.0%: one group of records linked by registered domain or by an answer in the \
+             same IPv4 /24 or IPv6 /48 holds 90.0% of labelled records and cannot be divided \
+             (shared hosting, CDNs and parking addresses link unrelated domains); use split \
+             method `grouped-domain`, which keeps each registered domain in one split but lets \
+             shared addresses cross splits"
+        );
+        assert!(split_warnings(&cfg, [60, 11, 29], Some(&groups)).is_empty());
+        assert!(split_warnings(&cfg, [0, 0, 0], Some(&groups)).is_empty());
     }
 
     #[test]

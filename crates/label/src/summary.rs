@@ -6,7 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::lists::LineIssue;
-use crate::split::SplitConfig;
+use crate::split::{SplitConfig, SplitGroups, SplitWarning};
 
 /// How many conflicting records are kept as examples.
 pub(crate) const CONFLICT_EXAMPLES: usize = 10;
@@ -28,6 +28,10 @@ pub struct LabelSummary {
     /// Records per split.
     pub splits: BTreeMap<String, u64>,
     pub split: Option<SplitConfig>,
+    /// The groups a grouped split dealt.
+    pub split_groups: Option<SplitGroups>,
+    /// Splits that received less than half of their requested fraction, with cause and remedy.
+    pub split_warnings: Vec<SplitWarning>,
     pub parts_written: u64,
     pub elapsed_s: f64,
 }
@@ -158,6 +162,19 @@ impl fmt::Display for LabelSummary {
         )?;
         writeln!(f, "  labels: {}", join(&self.labels))?;
         writeln!(f, "  splits: {}", join(&self.splits))?;
+        if let Some(g) = &self.split_groups {
+            writeln!(
+                f,
+                "  split groups: {}, largest holds {} of {} labelled records ({:.1}%)",
+                g.groups,
+                g.largest,
+                g.labelled,
+                100.0 * g.largest_share
+            )?;
+        }
+        for w in &self.split_warnings {
+            writeln!(f, "  warning: {w}")?;
+        }
         writeln!(
             f,
             "  conflicts: {} records ({})",

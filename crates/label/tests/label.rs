@@ -303,3 +303,153 @@ async fn a_list_that_fails_to_load_stops_the_run() {
             .is_not_found()
     );
 }
+
+/// One A record per host; `hosts` names the registered domain's hosts, all answering `ip`.
+fn a_records(domain: &str, hosts: usize, ip: [u8; 4]) -> Vec<Record> {
+    (0..hosts)
+        .map(|h| Record {
+            name: format!("h{h}.{domain}"),
+            rrtype: RrType::A,
+            rdata: std::net::Ipv4Addr::from(ip).to_string(),
+            first_seen: 0,
+            last_seen: 0,
+            count: 1,
+            min_ttl: None,
+            max_ttl: None,
+            sensor: None,
+        })
+        .collect()
+}
+
+/// A world shaped like shared hosting: 270 of 300 listed registered domains answer inside one
+/// /24, which links them (and about 90% of labelled records) into one `grouped` group; the
+/// other 30 each sit in their own /24. Unlisted domains on the shared /24 stay unlabelled and
+/// must not count towards any group.
+async fn shared_hosting_world(root: &Root, dir: &std::path::Path) -> (Vec<Record>, ListsConfig) {
+    let mut records = Vec::new();
+    let mut listed = String::new();
+    for i in 0..300usize {
+        let domain = format!("site{i}.com");
+        let ip = if i < 270 {
+            [203, 0, 113, (i % 250) as u8 + 1]
+        } else {
+            [198, 18, (i - 270) as u8, 1]
+        };
+        records.extend(a_records(&domain, 1 + i % 4, ip));
+        listed.push_str(&format!("{domain}\n"));
+    }
+    for j in 0..40u8 {
+        records.extend(a_records(&format!("other{j}.net"), 1, [203, 0, 113, j]));
+    }
+    let mut writer = DatasetWriter::new(root, "raw/shared", "raw-records");
+    writer
+        .write_part("", &[records_to_batch(&records).unwrap()])
+        .await
+        .unwrap();
+    let schema = pdnsrep_records::schema::record_schema();
+    writer
+        .commit(&schema, vec![], serde_json::Value::Null)
+        .await
+        .unwrap();
+    std::fs::write(dir.join("listed.txt"), listed).unwrap();
+    let toml = "[[source]]\nname = \"listed\"\nkind = \"block\"\nformat = \"names\"\n\
+                path = \"listed.txt\"\nmatch = \"registered-domain\"\n";
+    let config = ListsConfig::parse(toml, dir, std::path::Path::new("t.toml")).unwrap();
+    (records, config)
+}
+
+async fn labelled_rows(root: &Root, dataset: &str) -> Vec<Row> {
+    let manifest = read_manifest(root, dataset).await.unwrap();
+    let mut rows = Vec::new();
+    for part in &manifest.parts {
+        for batch in read_part(root, &manifest, part).await.unwrap() {
+            rows.extend(rows_of(&batch));
+        }
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_slash24_collapses_grouped_but_not_grouped_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Root::parse(dir.path().to_str().unwrap()).unwrap();
+    let (records, config) = shared_hosting_world(&root, dir.path()).await;
+    let fractions = [0.6, 0.2, 0.2];
+    let run = |method, output: &'static str| {
+        let (root, config) = (root.clone(), config.clone());
+        async move {
+            let split = SplitConfig {
+                method,
+                fractions,
+                seed: 3,
+            };
+            let enrich = EnrichConfig::default();
+            label_dataset(&root, "raw/shared", &root, output, &config, &enrich, &split)
+                .await
+                .unwrap()
+        }
+    };
+    let labelled = records.iter().filter(|r| r.name.contains(".site")).count() as u64;
+
+    // `grouped`: one group holds the shared /24's domains, so some split falls far short, and
+    // the summary says so in text and JSON, naming the remedy.
+    let grouped = run(SplitMethod::Grouped, "labelled/grouped").await;
+    let groups = grouped.split_groups.clone().unwrap();
+    assert_eq!(groups.labelled, labelled);
+    assert_eq!(groups.groups, 31, "{groups:?}");
+    assert!(groups.largest_share > 0.85, "{groups:?}");
+    assert!(!grouped.split_warnings.is_empty(), "{grouped}");
+    for w in &grouped.split_warnings {
+        assert!(w.actual < w.requested / 2.0, "{w:?}");
+        assert!(
+            w.message
+                .contains(&format!("{:.1}%", 100.0 * groups.largest_share)),
+            "{w}"
+        );
+        assert!(w.message.contains("`grouped-domain`"), "{w}");
+    }
+    let text = grouped.to_string();
+    assert!(text.contains("  warning: split `"), "{text}");
+    assert!(text.contains("  split groups: 31, largest holds"), "{text}");
+    let json = serde_json::to_value(&grouped).unwrap();
+    assert_eq!(
+        json["split_warnings"].as_array().unwrap().len(),
+        grouped.split_warnings.len()
+    );
+    assert_eq!(json["split_groups"]["groups"].as_u64(), Some(31));
+
+    // `grouped-domain`: 300 small groups deal close to the fractions, no warning, and still no
+    // registered domain in two splits, while the shared /24 does cross splits.
+    let by_domain = run(SplitMethod::GroupedDomain, "labelled/by-domain").await;
+    assert!(by_domain.split_warnings.is_empty(), "{by_domain}");
+    assert_eq!(by_domain.split_groups.as_ref().unwrap().groups, 300);
+    for (split, want) in ["train", "valid", "test"].into_iter().zip(fractions) {
+        let got = by_domain.splits[split] as f64 / labelled as f64;
+        assert!((got - want).abs() < 0.03, "{split}: {got} {by_domain}");
+    }
+    let rows = labelled_rows(&root, "labelled/by-domain").await;
+    assert_eq!(rows.len(), records.len());
+    let mut splits_of: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut shared_net: HashSet<String> = HashSet::new();
+    for row in &rows {
+        assert_eq!(
+            row.label.is_none(),
+            row.split == "unlabelled",
+            "{}",
+            row.name
+        );
+        if row.label.is_some() {
+            let domain = row.registered_domain.clone().unwrap();
+            splits_of
+                .entry(domain)
+                .or_default()
+                .insert(row.split.clone());
+            if row.rdata.starts_with("203.0.113.") {
+                shared_net.insert(row.split.clone());
+            }
+        }
+    }
+    assert_eq!(splits_of.len(), 300);
+    assert!(splits_of.values().all(|s| s.len() == 1), "{splits_of:?}");
+    assert_eq!(shared_net.len(), 3, "{shared_net:?}");
+}
