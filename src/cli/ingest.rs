@@ -24,7 +24,8 @@ pub(crate) struct IngestArgs {
     /// Dataset name under the root.
     #[arg(long, default_value = "raw/default")]
     pub dataset: String,
-    /// Input format; `auto` detects it per input from the first lines.
+    /// Input format: auto, cof, dnsdb, mnemonic, passivedns, passivedns-json, zeek-tsv or
+    /// zeek-json; `auto` detects it per input from the first lines.
     #[arg(long, default_value = "auto", value_parser = parse_format)]
     pub format: FormatArg,
     /// Stop at the first bad line or incomplete stream instead of skipping and counting.

@@ -15,7 +15,7 @@ pub(crate) struct LabelArgs {
     #[arg(long = "in", default_value = "pdnsrep-data", env = "PDNSREP_ROOT")]
     pub input: String,
     /// Raw record dataset under the input root.
-    #[arg(long, default_value = "raw/synth")]
+    #[arg(long, default_value = "raw/default")]
     pub dataset: String,
     /// Storage root of the labelled dataset (default: the input root).
     #[arg(long)]
@@ -39,9 +39,10 @@ pub(crate) struct LabelArgs {
     /// How labelled records are split (`docs/lists.md`, "Splits").
     #[arg(long, value_enum, default_value = "random")]
     pub split: SplitArg,
-    /// Train, valid and test fractions.
+    /// Train, valid and test fractions, comma separated.
     #[arg(long, default_value = "0.8,0.1,0.1")]
     pub fractions: String,
+    /// Seed of the split assignment: the same seed and input give the same splits.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Print the summary as JSON on stdout.
@@ -93,6 +94,8 @@ pub(crate) async fn run(args: LabelArgs) -> anyhow::Result<u8> {
             .unwrap_or("records");
         format!("labelled/{name}")
     });
+    // Fail on a missing input before spending seconds loading the lists.
+    pdnsrep_records::read_manifest(&root_in, &args.dataset).await?;
     let summary = pdnsrep_label::label_dataset(
         &root_in,
         &args.dataset,

@@ -87,6 +87,21 @@ pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
         if let Some(err) = cause.downcast_ref::<pdnsrep_records::Error>() {
             return records_exit_code(err);
         }
+        if let Some(pdnsrep_label::Error::Records(err)) =
+            cause.downcast_ref::<pdnsrep_label::Error>()
+        {
+            return records_exit_code(err);
+        }
+        if let Some(err) = cause.downcast_ref::<pdnsrep_synth::Error>() {
+            return match err {
+                pdnsrep_synth::Error::Names { .. }
+                | pdnsrep_synth::Error::Config { .. }
+                | pdnsrep_synth::Error::ConfigFile { .. }
+                | pdnsrep_synth::Error::ListsDirRequired { .. } => EXIT_INPUT,
+                pdnsrep_synth::Error::Dataset { source, .. } => records_exit_code(source),
+                _ => EXIT_RUNTIME,
+            };
+        }
         if cause.downcast_ref::<UsageError>().is_some() {
             return EXIT_INPUT;
         }

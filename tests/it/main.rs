@@ -5,4 +5,5 @@
 mod harness;
 mod ingest;
 mod kill;
+mod pipeline;
 mod s3;

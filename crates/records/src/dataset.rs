@@ -241,10 +241,10 @@ async fn remove_unlisted(
             .to_string(),
     );
     let replaced = previous.map(|p| object_paths(root, p)).unwrap_or_default();
-    let cutoff = SystemTime::now()
+    let cutoff_ms = SystemTime::now()
         .checked_sub(grace)
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs() as i64);
+        .map_or(0, |d| d.as_millis() as i64);
     let prefix = root.path(&manifest.dataset);
     let listed: Vec<_> = root
         .store()
@@ -254,7 +254,8 @@ async fn remove_unlisted(
         .map_err(|e| Error::store(&prefix, e))?;
     for meta in listed {
         let location = meta.location.as_ref();
-        let stale = replaced.contains(location) || meta.last_modified.timestamp() < cutoff;
+        let stale = replaced.contains(location)
+            || (grace.is_zero() || meta.last_modified.timestamp_millis() < cutoff_ms);
         if stale && !keep.contains(location) && !is_nested_dataset(&meta.location, &prefix) {
             tracing::debug!(location = %meta.location, "removing object not in the manifest");
             root.store()
