@@ -2,6 +2,7 @@
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::harness::{bin, ingest_json, read_records};
@@ -41,6 +42,44 @@ fn parquet_files(dir: &Path) -> usize {
         .sum()
 }
 
+/// Starts an ingest of `input` into `dataset` with many buckets (so writing takes a while) and
+/// returns once the dataset folder holds more than `parts` Parquet files.
+fn start_ingest_and_wait_for_parts(
+    root: &Path,
+    dataset: &str,
+    input: &Path,
+    parts: usize,
+) -> Child {
+    let mut child = bin()
+        .args([
+            "ingest",
+            "--quiet",
+            "--buckets",
+            "256",
+            "--dataset",
+            dataset,
+            "--out",
+        ])
+        .arg(root)
+        .arg(input)
+        .spawn()
+        .unwrap();
+    let folder = root.join(dataset);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while parquet_files(&folder) <= parts {
+        assert!(
+            Instant::now() < deadline,
+            "ingest never started writing parts"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ingest finished before it could be caught"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child
+}
+
 #[test]
 fn sigkill_mid_ingest_leaves_the_previous_version_and_a_rerun_succeeds() {
     let dir = tempfile::tempdir().unwrap();
@@ -53,34 +92,9 @@ fn sigkill_mid_ingest_leaves_the_previous_version_and_a_rerun_succeeds() {
     let v1 = ingest_json(&root, "raw/k", &[&small], &[]);
     assert_eq!(v1["records_written"], 100);
 
-    let mut child = bin()
-        .args([
-            "ingest",
-            "--quiet",
-            "--buckets",
-            "256",
-            "--dataset",
-            "raw/k",
-            "--out",
-        ])
-        .arg(&root)
-        .arg(&big)
-        .spawn()
-        .unwrap();
-    let before = parquet_files(&dataset_dir);
-    let deadline = Instant::now() + Duration::from_secs(120);
     // Kill once the new version has started writing parts but before it can commit.
-    while parquet_files(&dataset_dir) <= before + 3 {
-        assert!(
-            Instant::now() < deadline,
-            "ingest never started writing parts"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "ingest finished before it could be killed"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let before = parquet_files(&dataset_dir);
+    let mut child = start_ingest_and_wait_for_parts(&root, "raw/k", &big, before + 3);
     child.kill().unwrap();
     child.wait().unwrap();
 
@@ -116,28 +130,7 @@ fn concurrent_ingests_of_one_dataset_leave_a_readable_dataset() {
     let small = dir.path().join("small.jsonl");
     write_cof(&small, 50);
     let root = dir.path().join("store");
-    let mut slow = bin()
-        .args([
-            "ingest",
-            "--quiet",
-            "--buckets",
-            "256",
-            "--dataset",
-            "raw/c",
-            "--out",
-        ])
-        .arg(&root)
-        .arg(&big)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while parquet_files(&root.join("raw/c")) < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "ingest never started writing parts"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let mut slow = start_ingest_and_wait_for_parts(&root, "raw/c", &big, 1);
     let quick = ingest_json(&root, "raw/c", &[&small], &[]);
     assert_eq!(quick["records_written"], 50);
     assert!(slow.wait().unwrap().success());
@@ -155,32 +148,7 @@ fn sigkill_before_the_first_commit_leaves_no_dataset() {
     let big = dir.path().join("big.jsonl");
     write_cof(&big, 400_000);
     let root = dir.path().join("store");
-    let mut child = bin()
-        .args([
-            "ingest",
-            "--quiet",
-            "--buckets",
-            "256",
-            "--dataset",
-            "raw/n",
-            "--out",
-        ])
-        .arg(&root)
-        .arg(&big)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while parquet_files(&root.join("raw/n")) < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "ingest never started writing parts"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "ingest finished before it could be killed"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let mut child = start_ingest_and_wait_for_parts(&root, "raw/n", &big, 1);
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!root.join("raw/n/_manifest.json").exists());

@@ -2,9 +2,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use object_store::ObjectStore;
-use object_store::aws::AmazonS3Builder;
-use object_store::azure::MicrosoftAzureBuilder;
-use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
@@ -68,35 +68,32 @@ impl Root {
                 })
             }
             "s3" | "s3a" => {
-                let mut builder = AmazonS3Builder::from_env().with_url(location);
-                for (key, value) in options {
-                    let key = key
-                        .parse()
-                        .map_err(|e: object_store::Error| invalid(e.to_string()))?;
-                    builder = builder.with_config(key, *value);
-                }
+                let builder = configure(
+                    AmazonS3Builder::from_env().with_url(location),
+                    options,
+                    |b: AmazonS3Builder, k: AmazonS3ConfigKey, v: &str| b.with_config(k, v),
+                )
+                .map_err(invalid)?;
                 let store = builder.build().map_err(|e| invalid(e.to_string()))?;
                 Self::remote(Arc::new(store), &url, location)
             }
             "gs" => {
-                let mut builder = GoogleCloudStorageBuilder::from_env().with_url(location);
-                for (key, value) in options {
-                    let key = key
-                        .parse()
-                        .map_err(|e: object_store::Error| invalid(e.to_string()))?;
-                    builder = builder.with_config(key, *value);
-                }
+                let builder = configure(
+                    GoogleCloudStorageBuilder::from_env().with_url(location),
+                    options,
+                    |b: GoogleCloudStorageBuilder, k: GoogleConfigKey, v: &str| b.with_config(k, v),
+                )
+                .map_err(invalid)?;
                 let store = builder.build().map_err(|e| invalid(e.to_string()))?;
                 Self::remote(Arc::new(store), &url, location)
             }
             "az" | "adl" | "azure" | "abfs" | "abfss" | "https" => {
-                let mut builder = MicrosoftAzureBuilder::from_env().with_url(location);
-                for (key, value) in options {
-                    let key = key
-                        .parse()
-                        .map_err(|e: object_store::Error| invalid(e.to_string()))?;
-                    builder = builder.with_config(key, *value);
-                }
+                let builder = configure(
+                    MicrosoftAzureBuilder::from_env().with_url(location),
+                    options,
+                    |b: MicrosoftAzureBuilder, k: AzureConfigKey, v: &str| b.with_config(k, v),
+                )
+                .map_err(invalid)?;
                 let store = builder.build().map_err(|e| invalid(e.to_string()))?;
                 Self::remote(Arc::new(store), &url, location)
             }
@@ -171,4 +168,21 @@ impl Root {
             relative.trim_start_matches('/')
         )
     }
+}
+
+/// Applies `object_store` configuration keys to a cloud store builder: the same loop for the
+/// three providers, whose key types differ.
+fn configure<B, K>(
+    mut builder: B,
+    options: &[(&str, &str)],
+    set: impl Fn(B, K, &str) -> B,
+) -> std::result::Result<B, String>
+where
+    K: std::str::FromStr<Err = object_store::Error>,
+{
+    for (key, value) in options {
+        let key = key.parse::<K>().map_err(|e| e.to_string())?;
+        builder = set(builder, key, value);
+    }
+    Ok(builder)
 }

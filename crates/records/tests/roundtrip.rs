@@ -39,6 +39,20 @@ fn arb_record() -> impl Strategy<Value = Record> {
         )
 }
 
+fn sample_record() -> Record {
+    Record {
+        name: "a.example".into(),
+        rrtype: RrType::A,
+        rdata: "192.0.2.1".into(),
+        first_seen: 1,
+        last_seen: 2,
+        count: 3,
+        min_ttl: None,
+        max_ttl: None,
+        sensor: None,
+    }
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -77,17 +91,7 @@ fn a_dataset_is_invisible_until_committed_and_old_parts_go_on_commit() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::parse(dir.path().to_str().unwrap()).unwrap();
-        let record = Record {
-            name: "a.example".into(),
-            rrtype: RrType::A,
-            rdata: "192.0.2.1".into(),
-            first_seen: 1,
-            last_seen: 2,
-            count: 3,
-            min_ttl: None,
-            max_ttl: None,
-            sensor: None,
-        };
+        let record = sample_record();
         let batch = records_to_batch(std::slice::from_ref(&record)).unwrap();
 
         let mut first = DatasetWriter::new(&root, "raw/x", "raw-records");
@@ -183,17 +187,7 @@ fn a_corrupted_part_is_refused_with_its_location() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::parse(dir.path().to_str().unwrap()).unwrap();
-        let record = Record {
-            name: "a.example".into(),
-            rrtype: RrType::A,
-            rdata: "192.0.2.1".into(),
-            first_seen: 1,
-            last_seen: 2,
-            count: 3,
-            min_ttl: None,
-            max_ttl: None,
-            sensor: None,
-        };
+        let record = sample_record();
         let mut w = DatasetWriter::new(&root, "raw/y", "raw-records");
         w.write_part("", &[records_to_batch(&[record]).unwrap()])
             .await
