@@ -67,8 +67,13 @@ pub async fn label_dataset(
 ) -> Result<LabelSummary> {
     split.validate()?;
     let (config, enrich) = (config.clone(), enrich.clone());
+    let loading = Instant::now();
     let labeller = blocking(move || Labeller::load(&config, &enrich)).await?;
-    label_with(Arc::new(labeller), root_in, input, root_out, output, split).await
+    let load_s = loading.elapsed().as_secs_f64();
+    let mut summary =
+        label_with(Arc::new(labeller), root_in, input, root_out, output, split).await?;
+    summary.load_s = load_s;
+    Ok(summary)
 }
 
 /// [`label_dataset`] with lists and enrichment data already loaded, for callers that label

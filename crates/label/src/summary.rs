@@ -33,7 +33,11 @@ pub struct LabelSummary {
     /// Splits that received less than half of their requested fraction, with cause and remedy.
     pub split_warnings: Vec<SplitWarning>,
     pub parts_written: u64,
+    /// Seconds spent labelling, enriching and writing (lists and databases already loaded).
     pub elapsed_s: f64,
+    /// Seconds spent loading lists and enrichment data; zero when the caller loaded them (and
+    /// in the manifest's copy, which is written before this is known).
+    pub load_s: f64,
 }
 
 /// One source's load and match counts.
@@ -157,8 +161,8 @@ impl fmt::Display for LabelSummary {
         )?;
         writeln!(
             f,
-            "  time: {:.1} s ({rate:.0} records/s), {} parts",
-            self.elapsed_s, self.parts_written
+            "  time: {:.1} s loading lists and data, {:.1} s labelling ({rate:.0} records/s), {} parts",
+            self.load_s, self.elapsed_s, self.parts_written
         )?;
         writeln!(f, "  labels: {}", join(&self.labels))?;
         writeln!(f, "  splits: {}", join(&self.splits))?;
