@@ -6,7 +6,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::UInt16Type;
 use pdnsrep_records::{Root, read_manifest, read_part};
 
-use crate::harness::{bin, run, run_ok, runtime};
+use crate::harness::{bin, run, run_ok, runtime, shared};
 
 type Key = (String, u16, String);
 
@@ -40,7 +40,10 @@ fn collect(batch: &RecordBatch, column: &str, out: &mut HashMap<Key, Option<Stri
             rdata.value(i).to_string(),
         );
         let v = (!value.is_null(i)).then(|| value.value(i).to_string());
-        assert!(out.insert(key, v).is_none(), "duplicate record key");
+        assert!(
+            out.insert(key.clone(), v).is_none(),
+            "duplicate record key {key:?}"
+        );
     }
 }
 
@@ -49,23 +52,32 @@ fn collect(batch: &RecordBatch, column: &str, out: &mut HashMap<Key, Option<Stri
 /// must agree record by record.
 #[test]
 fn synth_then_label_reproduces_the_worlds_expected_labels() {
+    synth_then_label(&[]);
+}
+
+/// The same with real names woven in (Umbrella, maltrail, DGA sets, maltrail sinkholes).
+#[test]
+fn synth_with_real_names_then_label_agree() {
+    let shared = shared("SOURCES.md");
+    let names_from = shared.parent().unwrap().to_str().unwrap().to_string();
+    synth_then_label(&["--names-from", &names_from]);
+}
+
+fn synth_then_label(extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap();
-    let world = run_ok(
-        bin()
-            .args([
-                "synth",
-                "--json",
-                "--name",
-                "w",
-                "--records",
-                "20000",
-                "--seed",
-                "3",
-                "--out",
-            ])
-            .arg(root),
-    );
+    let synth = [
+        "synth",
+        "--json",
+        "--name",
+        "w",
+        "--records",
+        "20000",
+        "--seed",
+        "3",
+        "--out",
+    ];
+    let world = run_ok(bin().args(synth).arg(root).args(extra));
     assert!(world.is_object());
     let lists = dir.path().join("lists/w");
     let summary = run_ok(

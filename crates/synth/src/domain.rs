@@ -530,9 +530,9 @@ fn malicious_apex(ctx: &Ctx, role: Role, index: u64, gid: u64) -> String {
     if role == Role::Dga {
         let family = dga_family(ctx, index) as usize;
         if let Some((_, list)) = real.and_then(|n| n.dga.get(family)) {
-            // Entities of a family are spread by index; reuse past the end would repeat names.
-            let slot = (index / ctx.families.len() as u64) as usize;
-            if let Some(name) = list.get(slot) {
+            // The entity index is unique, so it picks a distinct name of the family's list;
+            // entities past the end get generated names rather than repeats.
+            if let Some(name) = list.get(index as usize) {
                 return name.clone();
             }
         }

@@ -326,13 +326,37 @@ impl NameSource {
                 _ => {}
             }
         }
-        Ok(NameSource {
+        let mut source = NameSource {
             top,
             malicious,
             dga,
             sinkhole_ips,
             sinkhole_nameservers,
-        })
+        };
+        source.drop_nested();
+        Ok(source)
+    }
+
+    /// Each real name becomes a domain of its own with generated subdomains (`www`, `mail`, …),
+    /// so a listed name under another listed name (Umbrella has both `google.com` and
+    /// `www.google.com`) would give two records the same key. Keep only the outermost.
+    fn drop_nested(&mut self) {
+        let all: HashSet<String> = self
+            .top
+            .iter()
+            .chain(&self.malicious)
+            .chain(self.dga.iter().flat_map(|(_, names)| names))
+            .cloned()
+            .collect();
+        let nested = |name: &String| {
+            name.match_indices('.')
+                .any(|(i, _)| all.contains(&name[i + 1..]))
+        };
+        self.top.retain(|n| !nested(n));
+        self.malicious.retain(|n| !nested(n));
+        for (_, names) in &mut self.dga {
+            names.retain(|n| !nested(n));
+        }
     }
 }
 
@@ -392,6 +416,22 @@ mod tests {
                 assert_eq!(pdnsrep_records::normalize_name(&name).unwrap(), name);
             }
         }
+    }
+
+    #[test]
+    fn nested_real_names_are_dropped() {
+        let mut source = NameSource {
+            top: vec![
+                "google.com".into(),
+                "www.google.com".into(),
+                "a.b.example.org".into(),
+            ],
+            malicious: vec!["evil.google.com".into(), "example.org".into()],
+            ..NameSource::default()
+        };
+        source.drop_nested();
+        assert_eq!(source.top, ["google.com"]);
+        assert_eq!(source.malicious, ["example.org"]);
     }
 
     #[test]
