@@ -21,5 +21,5 @@ mod run;
 
 pub use error::{Error, LineError, Reject, Result};
 pub use formats::Format;
-pub use merge::{Merger, MergerStats};
+pub use merge::{Merger, MergerStats, ShardedBuckets, ShardedMerger};
 pub use run::{IngestOptions, IngestSummary, Progress, ingest};

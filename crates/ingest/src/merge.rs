@@ -264,6 +264,104 @@ impl Spill {
     }
 }
 
+/// Mergers on threads of their own, each owning the buckets congruent to its index, so that
+/// the merge (hashing, probing, freeing merged duplicates) runs on several cores. Callers
+/// route records with [`ShardedMerger::shard_of`], ideally on their own threads.
+#[derive(Debug)]
+pub struct ShardedMerger {
+    senders: Vec<std::sync::mpsc::SyncSender<Vec<Record>>>,
+    handles: Vec<std::thread::JoinHandle<Result<Merger>>>,
+    buckets: usize,
+}
+
+impl ShardedMerger {
+    /// `shards` mergers sharing `budget` bytes between them.
+    pub fn new(shards: usize, buckets: usize, budget: usize, spill_root: Option<PathBuf>) -> Self {
+        let shards = shards.clamp(1, buckets.max(1));
+        let (mut senders, mut handles) = (Vec::new(), Vec::new());
+        for _ in 0..shards {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(4);
+            let mut merger = Merger::new(buckets, budget / shards, spill_root.clone());
+            handles.push(std::thread::spawn(move || {
+                for records in rx {
+                    for record in records {
+                        merger.push(record)?;
+                    }
+                }
+                Ok(merger)
+            }));
+            senders.push(tx);
+        }
+        ShardedMerger {
+            senders,
+            handles,
+            buckets: buckets.max(1),
+        }
+    }
+
+    pub fn shards(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// The shard that owns a record's bucket.
+    pub fn shard_of(record: &Record, buckets: usize, shards: usize) -> usize {
+        bucket_of(&record.name, record.rrtype, &record.rdata, buckets) % shards.max(1)
+    }
+
+    /// Hands records that all belong to `shard` to its merger.
+    pub fn push(&self, shard: usize, records: Vec<Record>) -> Result<()> {
+        self.senders[shard]
+            .send(records)
+            .map_err(|_| Error::Worker("a merge shard stopped".into()))
+    }
+
+    /// Waits for every shard and returns the merged buckets.
+    pub fn finish(self) -> Result<ShardedBuckets> {
+        drop(self.senders);
+        let mut parts = Vec::new();
+        for handle in self.handles {
+            let merger = handle
+                .join()
+                .map_err(|_| Error::Worker("a merge shard panicked".into()))??;
+            parts.push(merger.finish()?);
+        }
+        Ok(ShardedBuckets {
+            parts,
+            buckets: self.buckets,
+        })
+    }
+}
+
+/// The buckets of every shard, in bucket order.
+#[derive(Debug)]
+pub struct ShardedBuckets {
+    parts: Vec<MergedBuckets>,
+    buckets: usize,
+}
+
+impl ShardedBuckets {
+    /// The next bucket's index and records; every shard yields every bucket index in order,
+    /// only the owner with records.
+    pub fn next_bucket(&mut self) -> Result<Option<(usize, Vec<Record>)>> {
+        let mut out: Option<(usize, Vec<Record>)> = None;
+        for part in &mut self.parts {
+            if let Some((bucket, mut records)) = part.next_bucket()? {
+                match &mut out {
+                    Some((_, all)) => all.append(&mut records),
+                    None => out = Some((bucket, records)),
+                }
+            }
+        }
+        debug_assert!(out.as_ref().is_none_or(|(b, _)| *b < self.buckets));
+        Ok(out)
+    }
+
+    /// Spills over all shards.
+    pub fn spills(&self) -> u64 {
+        self.parts.iter().map(|p| p.stats().spills).sum()
+    }
+}
+
 /// The merged records, one sorted bucket at a time.
 #[derive(Debug)]
 pub struct MergedBuckets {
@@ -357,6 +455,30 @@ mod tests {
         assert_eq!(a, b);
         let total: u64 = a.iter().map(|r| r.count).sum();
         assert_eq!(total, world().iter().map(|r| r.count).sum::<u64>());
+    }
+
+    #[test]
+    fn sharded_and_single_mergers_agree_bucket_by_bucket() {
+        let mut single = Merger::new(8, 1 << 30, None);
+        let sharded = ShardedMerger::new(3, 8, 1, None);
+        let mut by_shard: Vec<Vec<Record>> = vec![Vec::new(); 3];
+        for r in world() {
+            single.push(r.clone()).unwrap();
+            by_shard[ShardedMerger::shard_of(&r, 8, 3)].push(r);
+        }
+        for (shard, records) in by_shard.into_iter().enumerate() {
+            sharded.push(shard, records).unwrap();
+        }
+        let mut a = single.finish().unwrap();
+        let mut b = sharded.finish().unwrap();
+        assert!(b.spills() > 0, "the tiny budget must force spills");
+        loop {
+            let (x, y) = (a.next_bucket().unwrap(), b.next_bucket().unwrap());
+            assert_eq!(x, y);
+            if x.is_none() {
+                break;
+            }
+        }
     }
 
     #[test]
