@@ -11,6 +11,7 @@
 
 mod dataset;
 mod error;
+pub mod features;
 mod name;
 mod record;
 mod rrtype;
