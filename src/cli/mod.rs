@@ -1,13 +1,16 @@
 //! Command-line parsing and dispatch.
 //!
-//! Exit codes: 0 success; 1 the run finished but a gate failed (reserved for the evaluation
-//! and training commands; no command built so far has a gate); 2 bad usage, input or
-//! configuration; 3 a runtime failure (storage, I/O, an internal error).
+//! Exit codes: 0 success; 1 the run finished but a gate failed (`eval --min-macro-f1`); 2 bad
+//! usage, input or configuration; 3 a runtime failure (storage, I/O, an internal error).
 
+mod dga;
+mod eval;
+mod features;
 mod ingest;
 mod label;
 mod progress;
 mod synth;
+mod train;
 
 use std::io::IsTerminal;
 
@@ -41,6 +44,15 @@ pub(crate) enum Command {
     Synth(synth::SynthArgs),
     /// Label, enrich and split a raw record dataset from threat-intelligence and top lists.
     Label(label::LabelArgs),
+    /// Compute model features (aggregates, neighbour counts, vocabularies, name symbols) from a
+    /// labelled dataset, out of core, with the featurizer spec that scoring reuses.
+    Features(features::FeaturesArgs),
+    /// Train a reputation model (rule, logistic regression, MLP) on a feature dataset.
+    Train(train::TrainArgs),
+    /// Evaluate a trained run on a split: report.md, eval.json and figures under `<run>/eval`.
+    Eval(eval::EvalArgs),
+    /// The names-only detector of algorithmically generated domains.
+    Dga(dga::DgaArgs),
 }
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -48,6 +60,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Ingest(args) => ingest::run(args, cli.quiet).await,
         Command::Synth(args) => synth::run(args).await,
         Command::Label(args) => label::run(args).await,
+        Command::Features(args) => features::run(args).await,
+        Command::Train(args) => train::run(args, cli.quiet).await,
+        Command::Eval(args) => eval::run(args).await,
+        Command::Dga(args) => dga::run(args, cli.quiet).await,
     }
 }
 
@@ -92,6 +108,11 @@ pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
         {
             return records_exit_code(err);
         }
+        if let Some(pdnsrep_features::Error::Records(err)) =
+            cause.downcast_ref::<pdnsrep_features::Error>()
+        {
+            return records_exit_code(err);
+        }
         if let Some(err) = cause.downcast_ref::<pdnsrep_synth::Error>() {
             return match err {
                 pdnsrep_synth::Error::Names { .. }
@@ -101,6 +122,25 @@ pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
                 pdnsrep_synth::Error::Dataset { source, .. } => records_exit_code(source),
                 _ => EXIT_RUNTIME,
             };
+        }
+        if let Some(err) = cause.downcast_ref::<pdnsrep_train::Error>() {
+            return if err.is_input() {
+                EXIT_INPUT
+            } else {
+                EXIT_RUNTIME
+            };
+        }
+        if let Some(err) = cause.downcast_ref::<pdnsrep_model::Error>() {
+            return match err {
+                pdnsrep_model::Error::Config(_) | pdnsrep_model::Error::ConfigFile { .. } => {
+                    EXIT_INPUT
+                }
+                _ => EXIT_RUNTIME,
+            };
+        }
+        if let Some(err) = cause.downcast_ref::<pdnsrep_eval::Error>() {
+            tracing::debug!(%err, "evaluation failed");
+            return EXIT_RUNTIME;
         }
         if cause.downcast_ref::<UsageError>().is_some() {
             return EXIT_INPUT;

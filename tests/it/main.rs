@@ -5,5 +5,7 @@
 mod harness;
 mod ingest;
 mod kill;
+mod paper;
 mod pipeline;
 mod s3;
+mod train;

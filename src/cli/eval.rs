@@ -1,0 +1,143 @@
+//! `pdnsrep eval`.
+
+use anyhow::Context as _;
+use clap::Args;
+use pdnsrep_eval::plot::CurvePoint;
+use pdnsrep_eval::{Accumulator, DEFAULT_FPR_TARGETS, Evaluation};
+use pdnsrep_records::Root;
+use pdnsrep_records::features::CLASSES;
+use pdnsrep_train::{Predictor, RunDir, predict_split};
+
+use super::UsageError;
+use super::train::BackendArg;
+
+#[derive(Debug, Args)]
+pub(crate) struct EvalArgs {
+    /// Folder of a finished training run.
+    #[arg(long)]
+    pub run: String,
+    /// The split to evaluate.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Evaluate on another feature dataset (same featurizer) under this root instead of the
+    /// one the run was trained on; needs `--dataset`.
+    #[arg(long, requires = "dataset")]
+    pub features: Option<String>,
+    #[arg(long)]
+    pub dataset: Option<String>,
+    #[arg(long, value_enum, default_value = "flex")]
+    pub backend: BackendArg,
+    /// Exit with code 1 when the macro-F1 is below this value.
+    #[arg(long)]
+    pub min_macro_f1: Option<f64>,
+    /// Print the evaluation as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub(crate) async fn run(args: EvalArgs) -> anyhow::Result<u8> {
+    if !["train", "valid", "test"].contains(&args.split.as_str()) {
+        return Err(UsageError(format!(
+            "`--split` must be train, valid or test (labelled splits), not `{}`",
+            args.split
+        ))
+        .into());
+    }
+    let run = RunDir::open(&args.run)?;
+    let (predictor, config, info) = Predictor::load(&run, args.backend.into()).await?;
+    let other = match (&args.features, &args.dataset) {
+        (Some(root), Some(dataset)) => Some((Root::parse(root)?, dataset.clone())),
+        (None, Some(dataset)) => Some((Root::parse(&info.features_root)?, dataset.clone())),
+        _ => None,
+    };
+    let features = other.as_ref().map(|(r, d)| (r, d.as_str()));
+    let predictions = predict_split(&predictor, &info, features, &args.split, 4096)
+        .await
+        .with_context(|| format!("predicting split `{}`", args.split))?;
+    if predictions.labels.is_empty() {
+        return Err(UsageError(format!("split `{}` has no labelled rows", args.split)).into());
+    }
+    let mut acc = Accumulator::new(&CLASSES, &DEFAULT_FPR_TARGETS)?;
+    acc.push_rows(&predictions.labels, &predictions.probs)?;
+    let evaluation = acc.finish()?;
+    let model = match &config.model {
+        pdnsrep_model::ModelConfig::Rule(_) => "rule".to_string(),
+        pdnsrep_model::ModelConfig::Network(n) => format!(
+            "network ({} hidden, chars {:?})",
+            n.hidden.len(),
+            n.chars.kind
+        ),
+    };
+    let title = format!("{model} on `{}` split `{}`", info.dataset, args.split);
+    let curves = training_curves(&run).await?;
+    write_report(&run, &evaluation, &acc, &title, &curves).await?;
+    print_evaluation(&evaluation, &title, args.json)?;
+    let gate_failed = args
+        .min_macro_f1
+        .is_some_and(|min| evaluation.macro_f1 < min);
+    Ok(if gate_failed { 1 } else { 0 })
+}
+
+/// Loss and validation macro-F1 per epoch from the run's `metrics.jsonl`.
+async fn training_curves(run: &RunDir) -> anyhow::Result<Vec<CurvePoint>> {
+    let Some(bytes) = run.get("metrics.jsonl").await? else {
+        return Ok(Vec::new());
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let points = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|v| v["kind"] == "epoch")
+        .filter_map(|v| {
+            let r = &v["report"];
+            Some(CurvePoint {
+                step: r["step"].as_u64()?,
+                epoch: u32::try_from(r["epoch"].as_u64()?).ok()?,
+                train_loss: r["train_loss"].as_f64()?,
+                valid_macro_f1: r["valid_macro_f1"].as_f64(),
+            })
+        })
+        .collect();
+    Ok(points)
+}
+
+/// `eval/report.md`, `eval/eval.json` and the SVG figures, into the run folder.
+async fn write_report(
+    run: &RunDir,
+    evaluation: &Evaluation,
+    acc: &Accumulator,
+    title: &str,
+    curves: &[CurvePoint],
+) -> anyhow::Result<()> {
+    run.put(
+        "eval/report.md",
+        evaluation.to_markdown(title).into_bytes().into(),
+    )
+    .await?;
+    run.put_json("eval/eval.json", evaluation).await?;
+    let dir = tempfile::tempdir().context("creating a folder for the figures")?;
+    let curves = (!curves.is_empty()).then_some(curves);
+    for path in pdnsrep_eval::plot::write_plots(dir.path(), evaluation, curves, &acc.pr_curves())? {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("figure.svg")
+            .to_string();
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        run.put(&format!("eval/{name}"), bytes.into()).await?;
+    }
+    Ok(())
+}
+
+#[expect(
+    clippy::print_stdout,
+    reason = "the evaluation is the command's output"
+)]
+fn print_evaluation(evaluation: &Evaluation, title: &str, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(evaluation)?);
+    } else {
+        print!("{}", evaluation.to_markdown(title));
+    }
+    Ok(())
+}
