@@ -4,6 +4,7 @@
 #
 #   scripts/bench-features.sh [RECORDS] [MEMORY]     defaults: 10000000 records, 4GiB
 #   CORES=2 KEEP=/tmp/fbench PROFILE=dev scripts/bench-features.sh 10000000 4GiB
+#   (KEEP reuses the labelled records of an earlier run there; REUSE=1 also its pdnsrep timings)
 #
 # Steps: synthesize RECORDS raw records and label them with the world's own lists (not timed),
 # then time (1) pdnsrep features with MEMORY for the engine (spilling past it), (2) pdnsrep
@@ -49,10 +50,13 @@ run() {
     "${pin[@]}" /usr/bin/time -v "$@" > "$work/$name.out" 2> "$work/$name.time"
 }
 
+# REUSE=1 keeps the pdnsrep timings already in KEEP and runs only the anchor.
+if [ "${REUSE:-0}" != 1 ] || [ ! -f "$work/unlimited.out" ]; then
 run limited "$bin" -q features --in "$root" --dataset labelled/bench --out-dataset features/limited \
     --memory "$MEMORY" --threads "$CORES" --temp-dir "$work" --json
 run unlimited "$bin" -q features --in "$root" --dataset labelled/bench --out-dataset features/unlimited \
     --threads "$CORES" --temp-dir "$work" --json
+fi
 "$bin" features --print-sql > "$work/query.sql"
 duck_memory=$(echo "$MEMORY" | sed 's/iB$/B/')
 run duckdb .venv-anchors/bin/python scripts/anchors/duckdb_features.py "$root" labelled/bench \

@@ -17,9 +17,14 @@ profile="${PROFILE:-release}"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pdnsrep-target}"
 flag=()
-[ "$profile" = release ] && flag=(--release)
-cargo run -q "${flag[@]}" -p pdnsrep-train --example bench_step -- "$steps" "$batch" | tee "$out/burn.jsonl"
+dir=debug
+[ "$profile" = release ] && flag=(--release) && dir=release
+# Built with the whole workspace, as the tests are: selecting one package (`-p`) resolves other
+# features for shared dependencies and rebuilds most of Burn.
+cargo build -q "${flag[@]}" --workspace --examples --locked
+"$CARGO_TARGET_DIR/$dir/examples/bench_step" "$steps" "$batch" | tee "$out/burn.jsonl"
 
 if [ "${SKIP_TORCH:-0}" != 1 ]; then
     if [ ! -x .venv-anchors/bin/python ]; then

@@ -36,10 +36,12 @@ pub(crate) enum DgaCommand {
 #[derive(Debug, Args)]
 pub(crate) struct DgaTrainArgs {
     /// Lists of benign names: one per line, `rank,name` or CSV with the name as first dotted
-    /// field; `#` comments; `.gz` allowed.
+    /// field; `#` comments; `.gz` allowed. In labelled mixes (`class,family,domain`), rows
+    /// tagged `dga` or `malicious` are left to `--dga`.
     #[arg(long, num_args = 1.., required_unless_present = "resume")]
     pub benign: Vec<PathBuf>,
-    /// Lists of DGA names, same formats.
+    /// Lists of DGA names, same formats; rows tagged `legit` or `benign` are left to
+    /// `--benign`.
     #[arg(long, num_args = 1.., required_unless_present = "resume")]
     pub dga: Vec<PathBuf>,
     /// Folder of the run (any storage root); the names dataset is written inside it.
@@ -103,8 +105,8 @@ async fn train(args: DgaTrainArgs, quiet: bool) -> anyhow::Result<u8> {
             .into());
         }
         let (benign, dga_names) = (
-            read_lists(&args.benign, &mut lists)?,
-            read_lists(&args.dga, &mut lists)?,
+            read_lists(&args.benign, dga::NameClass::Benign, &mut lists)?,
+            read_lists(&args.dga, dga::NameClass::Dga, &mut lists)?,
         );
         let stats = dga::write_dataset(&run.root, DATASET, benign, dga_names, args.max_per_class)
             .await
@@ -141,10 +143,14 @@ async fn train(args: DgaTrainArgs, quiet: bool) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn read_lists(paths: &[PathBuf], stats: &mut Vec<dga::ListStats>) -> anyhow::Result<Vec<String>> {
+fn read_lists(
+    paths: &[PathBuf],
+    class: dga::NameClass,
+    stats: &mut Vec<dga::ListStats>,
+) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
     for path in paths {
-        let (mut n, s) = dga::read_names(path).map_err(|e| UsageError(format!("{e:#}")))?;
+        let (mut n, s) = dga::read_names(path, class).map_err(|e| UsageError(format!("{e:#}")))?;
         if n.is_empty() {
             return Err(UsageError(format!("`{}` holds no names", path.display())).into());
         }
@@ -159,6 +165,12 @@ fn print_train(s: &DgaSummary, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(s)?);
         return Ok(());
+    }
+    for l in &s.lists {
+        println!(
+            "list:         {}: {} names from {} lines, {} skipped, {} of the other class",
+            l.path, l.names, l.lines, l.skipped, l.other_class
+        );
     }
     if let Some(d) = &s.dataset {
         println!(

@@ -65,17 +65,42 @@ pub fn parse_line(line: &str) -> Option<String> {
     normalize_name(candidate.trim_matches('"')).ok()
 }
 
+/// Which side of the detector a list feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameClass {
+    Benign,
+    Dga,
+}
+
+impl NameClass {
+    /// The class a row's leading tag names, in labelled mixes such as netlab's
+    /// `class,family,domain` (`legit,alexa,…`, `dga,gozi,…`); `None` for untagged rows.
+    fn of_tag(line: &str) -> Option<NameClass> {
+        let tag = line.split([',', '\t']).next()?.trim();
+        match tag.to_ascii_lowercase().as_str() {
+            "legit" | "benign" => Some(NameClass::Benign),
+            "dga" | "malicious" => Some(NameClass::Dga),
+            _ => None,
+        }
+    }
+}
+
 /// What reading a list found.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ListStats {
     pub path: String,
     pub lines: u64,
     pub names: u64,
+    /// Lines that are neither a name, a comment nor blank.
     pub skipped: u64,
+    /// Rows tagged with the other class in a labelled mix, left for the other side.
+    pub other_class: u64,
 }
 
-/// Reads the names of a list file (`-` for standard input; `.gz` decompressed).
-pub fn read_names(path: &Path) -> Result<(Vec<String>, ListStats)> {
+/// Reads the names of a list file for `class` (`-` for standard input; `.gz` decompressed).
+/// Rows tagged with the other class are counted in [`ListStats::other_class`] and left out, so
+/// one labelled mix can feed both sides.
+pub fn read_names(path: &Path, class: NameClass) -> Result<(Vec<String>, ListStats)> {
     let io_err = |e| Error::Io {
         path: path.display().to_string(),
         source: e,
@@ -100,6 +125,10 @@ pub fn read_names(path: &Path) -> Result<(Vec<String>, ListStats)> {
     for line in reader.lines() {
         let line = line.map_err(io_err)?;
         stats.lines += 1;
+        if NameClass::of_tag(&line).is_some_and(|tag| tag != class) {
+            stats.other_class += 1;
+            continue;
+        }
         match parse_line(&line) {
             Some(name) => names.push(name),
             None if line.trim().is_empty() || line.trim_start().starts_with('#') => {}
@@ -335,6 +364,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_labelled_mix_feeds_each_side_its_own_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mix.csv");
+        std::fs::write(
+            &path,
+            "class,family,domain\nlegit,alexa,shop.example\ndga,gozi,qzxkvw.example\n\
+             dga,corebot,mmpqrt.example\n",
+        )
+        .unwrap();
+        let (benign, b) = read_names(&path, NameClass::Benign).unwrap();
+        assert_eq!(benign, vec!["shop.example".to_string()]);
+        assert_eq!((b.lines, b.other_class, b.skipped), (4, 2, 1));
+        let (dga, d) = read_names(&path, NameClass::Dga).unwrap();
+        assert_eq!(
+            dga,
+            vec!["qzxkvw.example".to_string(), "mmpqrt.example".to_string()]
+        );
+        assert_eq!((d.other_class, d.skipped), (1, 1));
+    }
+
+    #[test]
     fn list_lines_of_every_supported_shape() {
         assert_eq!(parse_line("Example.COM."), Some("example.com".into()));
         assert_eq!(parse_line("12,google.com"), Some("google.com".into()));
@@ -345,6 +395,12 @@ mod tests {
         assert_eq!(parse_line("dga,gozi,mortis.com"), Some("mortis.com".into()));
         assert_eq!(parse_line("domain,family,source_path"), None);
         assert_eq!(parse_line("  # a comment"), None);
+        assert_eq!(
+            NameClass::of_tag("legit,alexa,a.com"),
+            Some(NameClass::Benign)
+        );
+        assert_eq!(NameClass::of_tag("DGA,gozi,b.com"), Some(NameClass::Dga));
+        assert_eq!(NameClass::of_tag("3,c.com"), None);
         assert_eq!(parse_line(""), None);
     }
 
