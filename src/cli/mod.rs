@@ -8,6 +8,7 @@ mod eval;
 mod features;
 mod ingest;
 mod label;
+mod predict;
 mod progress;
 mod synth;
 mod train;
@@ -51,6 +52,9 @@ pub(crate) enum Command {
     Train(train::TrainArgs),
     /// Evaluate a trained run on a split: report.md, eval.json and figures under `<run>/eval`.
     Eval(eval::EvalArgs),
+    /// Write a run's class probabilities for every record of a feature dataset, keyed by
+    /// record: the input of a second pass (`features --predictions`).
+    Predict(predict::PredictArgs),
     /// The names-only detector of algorithmically generated domains.
     Dga(dga::DgaArgs),
 }
@@ -63,6 +67,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Features(args) => features::run(args).await,
         Command::Train(args) => train::run(args, cli.quiet).await,
         Command::Eval(args) => eval::run(args).await,
+        Command::Predict(args) => predict::run(args).await,
         Command::Dga(args) => dga::run(args, cli.quiet).await,
     }
 }

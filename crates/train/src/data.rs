@@ -200,6 +200,40 @@ pub async fn read_unit(
     Ok(block)
 }
 
+/// Every column of one unit's rows, as stored (keys included), for writing predictions.
+pub(crate) async fn read_unit_batches(
+    store: &Arc<dyn ObjectStore>,
+    unit: &Unit,
+) -> Result<Vec<RecordBatch>> {
+    let builder = open_part(store, &unit.path, unit.size).await?;
+    let parquet_err = |e| Error::Parquet {
+        location: unit.path.to_string(),
+        source: e,
+    };
+    builder
+        .with_row_groups(vec![unit.row_group])
+        .with_batch_size(16 * 1024)
+        .build()
+        .map_err(parquet_err)?
+        .try_collect()
+        .await
+        .map_err(parquet_err)
+}
+
+/// The model inputs of every row of `batch` (a feature dataset batch), labelled or not.
+pub(crate) fn batch_of(batch: &RecordBatch, widths: Widths) -> Result<Batch, String> {
+    let mut block = Block {
+        widths,
+        ..Block::default()
+    };
+    append(&mut block, batch, false)?;
+    let mut out = Batch::with_capacity(block.rows, widths);
+    for row in 0..block.rows {
+        out.push(&block, row);
+    }
+    Ok(out)
+}
+
 fn append(block: &mut Block, batch: &RecordBatch, labelled_only: bool) -> Result<(), String> {
     let column = |name: &str| {
         batch

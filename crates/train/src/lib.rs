@@ -7,6 +7,8 @@
 //! - [`train`] runs the loop for a [`RunConfig`] and writes the run folder ([`RunDir`]):
 //!   checkpoints, `metrics.jsonl`, the final model.
 //! - [`Predictor`] loads a run's model and predicts batches; [`predict_split`] a whole split.
+//! - [`write_predictions`] writes a run's class probabilities for every record, keyed by
+//!   record, as a predictions dataset (for later passes and scoring).
 //! - [`dga`] builds names-only datasets from domain lists for the DGA detector.
 
 mod config;
@@ -16,6 +18,7 @@ mod error;
 mod loader;
 mod metrics;
 mod predict;
+mod predictions;
 mod run;
 pub mod synthetic;
 mod trainer;
@@ -27,6 +30,9 @@ pub use loader::{BatchStream, StreamOptions, derive_seed};
 pub use metrics::{Confusion, argmax_rows};
 pub use pdnsrep_model::Backend;
 pub use predict::{Predictor, SplitPredictions, predict_split};
+pub use predictions::{
+    PREDICTIONS_KIND, PredictionsSummary, predictions_schema, write_predictions,
+};
 pub use run::{CheckpointPointer, Cursor, RunDir, RunInfo, TrainState};
 pub use trainer::{
     EpochReport, Observer, Quiet, StepReport, TrainRequest, TrainSummary, class_weights,

@@ -5,4 +5,5 @@
 mod harness;
 mod loader;
 mod models;
+mod predictions;
 mod resume;
