@@ -51,7 +51,7 @@ pub(crate) struct DgaTrainArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Names kept per class, sampled by hash.
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = 50_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_per_class: usize,
     /// Continue the run from its last checkpoint.
     #[arg(long)]
@@ -94,6 +94,18 @@ async fn train(args: DgaTrainArgs, quiet: bool) -> anyhow::Result<u8> {
         Some(path) => RunConfig::from_path(path)?,
         None => RunConfig::from_toml(DEFAULT_CONFIG)?,
     };
+    match &config.model {
+        pdnsrep_model::ModelConfig::Network(net)
+            if net.chars.kind != pdnsrep_model::CharEncoderKind::None => {}
+        _ => {
+            return Err(UsageError(
+                "a DGA run needs a network with a character encoder (`[model.chars]`, as in \
+                 configs/models/dga.toml): names are its only input"
+                    .into(),
+            )
+            .into());
+        }
+    }
     let run = RunDir::open(&args.run)?;
     let (mut lists, mut dataset) = (Vec::new(), None);
     if !args.resume {
@@ -208,11 +220,19 @@ async fn score(args: DgaScoreArgs) -> anyhow::Result<u8> {
             .map_err(|e| UsageError(format!("cannot open `{}`: {e}", args.names.display())))?;
         Box::new(std::io::BufReader::new(file))
     };
+    let source = args.names.display().to_string();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut pending = Vec::new();
-    for line in reader.lines() {
-        if let Some(name) = dga::parse_line(&line.context("reading names")?) {
-            pending.push(name);
+    let (mut skipped, mut first_skipped) = (0u64, None);
+    for (number, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| UsageError(format!("{source}: line {}: {e}", number + 1)))?;
+        match dga::parse_line(&line) {
+            Some(name) => pending.push(name),
+            None if line.trim().is_empty() || line.trim_start().starts_with('#') => {}
+            None => {
+                skipped += 1;
+                first_skipped.get_or_insert((number + 1, line));
+            }
         }
         if pending.len() == 4096 {
             write_scores(&predictor, &mut pending, &mut out)?;
@@ -220,6 +240,13 @@ async fn score(args: DgaScoreArgs) -> anyhow::Result<u8> {
     }
     write_scores(&predictor, &mut pending, &mut out)?;
     out.flush()?;
+    if let Some((line, text)) = first_skipped {
+        let shown: String = text.chars().take(80).collect();
+        tracing::warn!(
+            "{source}: {skipped} lines are not domain names and were not scored (first: line \
+             {line}, `{shown}`)"
+        );
+    }
     Ok(0)
 }
 

@@ -23,12 +23,14 @@ pub(crate) struct EvalArgs {
     /// one the run was trained on; needs `--dataset`.
     #[arg(long, requires = "dataset")]
     pub features: Option<String>,
+    /// A feature dataset to evaluate instead of the run's own (report under
+    /// `eval/<dataset>-<split>/`).
     #[arg(long)]
     pub dataset: Option<String>,
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: BackendArg,
-    /// Exit with code 1 when the macro-F1 is below this value.
-    #[arg(long)]
+    /// Exit with code 1 when the macro-F1 is below this value (between 0 and 1).
+    #[arg(long, value_parser = unit_interval)]
     pub min_macro_f1: Option<f64>,
     /// Print the evaluation as JSON on stdout.
     #[arg(long)]
@@ -68,14 +70,40 @@ pub(crate) async fn run(args: EvalArgs) -> anyhow::Result<u8> {
             n.chars.kind
         ),
     };
-    let title = format!("{model} on `{}` split `{}`", info.dataset, args.split);
+    let dataset = args.dataset.clone().unwrap_or_else(|| info.dataset.clone());
+    let title = format!("{model} on `{dataset}` split `{}`", args.split);
+    // The run's own test split goes to `eval/`; any other dataset or split to a folder of its
+    // own, so one evaluation never overwrites another.
+    let folder = if other.is_none() && args.split == "test" {
+        "eval".to_string()
+    } else {
+        format!("eval/{}-{}", dataset.replace('/', "_"), args.split)
+    };
+    let mut record = serde_json::to_value(&evaluation)?;
+    if let Some(object) = record.as_object_mut() {
+        object.insert("dataset".into(), dataset.clone().into());
+        object.insert("split".into(), args.split.clone().into());
+    }
     let curves = training_curves(&run).await?;
-    write_report(&run, &evaluation, &acc, &title, &curves).await?;
-    print_evaluation(&evaluation, &title, args.json)?;
-    let gate_failed = args
-        .min_macro_f1
-        .is_some_and(|min| evaluation.macro_f1 < min);
-    Ok(if gate_failed { 1 } else { 0 })
+    write_report(&run, &folder, &evaluation, &record, &acc, &title, &curves).await?;
+    print_evaluation(&evaluation, &record, &title, args.json)?;
+    match args.min_macro_f1 {
+        Some(min) if evaluation.macro_f1 < min => {
+            tracing::error!(
+                "gate failed: macro-F1 {:.4} is below --min-macro-f1 {min}",
+                evaluation.macro_f1
+            );
+            Ok(1)
+        }
+        _ => Ok(0),
+    }
+}
+
+fn unit_interval(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{text}` is not a number between 0 and 1")),
+    }
 }
 
 /// Loss and validation macro-F1 per epoch from the run's `metrics.jsonl`.
@@ -101,20 +129,22 @@ async fn training_curves(run: &RunDir) -> anyhow::Result<Vec<CurvePoint>> {
     Ok(points)
 }
 
-/// `eval/report.md`, `eval/eval.json` and the SVG figures, into the run folder.
+/// `report.md`, `eval.json` and the SVG figures, into `folder` of the run.
 async fn write_report(
     run: &RunDir,
+    folder: &str,
     evaluation: &Evaluation,
+    record: &serde_json::Value,
     acc: &Accumulator,
     title: &str,
     curves: &[CurvePoint],
 ) -> anyhow::Result<()> {
     run.put(
-        "eval/report.md",
+        &format!("{folder}/report.md"),
         evaluation.to_markdown(title).into_bytes().into(),
     )
     .await?;
-    run.put_json("eval/eval.json", evaluation).await?;
+    run.put_json(&format!("{folder}/eval.json"), record).await?;
     let dir = tempfile::tempdir().context("creating a folder for the figures")?;
     let curves = (!curves.is_empty()).then_some(curves);
     for path in pdnsrep_eval::plot::write_plots(dir.path(), evaluation, curves, &acc.pr_curves())? {
@@ -124,7 +154,7 @@ async fn write_report(
             .unwrap_or("figure.svg")
             .to_string();
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        run.put(&format!("eval/{name}"), bytes.into()).await?;
+        run.put(&format!("{folder}/{name}"), bytes.into()).await?;
     }
     Ok(())
 }
@@ -133,9 +163,14 @@ async fn write_report(
     clippy::print_stdout,
     reason = "the evaluation is the command's output"
 )]
-fn print_evaluation(evaluation: &Evaluation, title: &str, json: bool) -> anyhow::Result<()> {
+fn print_evaluation(
+    evaluation: &Evaluation,
+    record: &serde_json::Value,
+    title: &str,
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(evaluation)?);
+        println!("{}", serde_json::to_string_pretty(record)?);
     } else {
         print!("{}", evaluation.to_markdown(title));
     }

@@ -58,7 +58,7 @@ pub(crate) struct FeaturesArgs {
     #[arg(long)]
     pub json: bool,
     /// Print the aggregation query and exit (for anchors running it in another engine).
-    #[arg(long, hide = true)]
+    #[arg(long)]
     pub print_sql: bool,
 }
 

@@ -158,7 +158,8 @@ fn records_exit_code(err: &pdnsrep_records::Error) -> u8 {
     match err {
         pdnsrep_records::Error::InvalidRoot { .. }
         | pdnsrep_records::Error::InvalidDataset { .. }
-        | pdnsrep_records::Error::DatasetNotFound { .. } => EXIT_INPUT,
+        | pdnsrep_records::Error::DatasetNotFound { .. }
+        | pdnsrep_records::Error::WouldReplace { .. } => EXIT_INPUT,
         _ => EXIT_RUNTIME,
     }
 }

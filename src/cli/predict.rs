@@ -24,6 +24,7 @@ pub(crate) struct PredictArgs {
     /// the run was trained on; needs `--dataset`.
     #[arg(long, requires = "dataset")]
     pub features: Option<String>,
+    /// A feature dataset to predict instead of the run's own.
     #[arg(long)]
     pub dataset: Option<String>,
     /// Splits to predict (default: all four, unlabelled records included).

@@ -20,7 +20,7 @@ pub enum Error {
         reason: String,
     },
     /// The query engine failed (out of memory or temporary disk, a bad plan).
-    #[error("query engine failed while {stage}")]
+    #[error("query engine failed while {stage}{}", memory_hint(source))]
     Engine {
         stage: &'static str,
         #[source]
@@ -46,6 +46,17 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What to do when the engine's pool ran out: the option users have, not the engine's setting.
+fn memory_hint(source: &datafusion::error::DataFusionError) -> &'static str {
+    if source.to_string().contains("Resources exhausted")
+        || source.to_string().contains("memory pool")
+    {
+        " (its memory pool ran out: raise `--memory`, or lower `--threads`; see docs/features.md)"
+    } else {
+        ""
+    }
+}
 
 impl Error {
     pub(crate) fn engine(

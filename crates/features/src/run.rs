@@ -18,7 +18,7 @@ use pdnsrep_records::features::{
     CLASSES, CharEncoding, FEATURIZER_FILE, FEATURIZER_VERSION, FeaturizerSpec, NeighbourSource,
 };
 use pdnsrep_records::schema::describe;
-use pdnsrep_records::{DatasetWriter, InputEntry, Manifest, Root, read_manifest};
+use pdnsrep_records::{DatasetWriter, InputEntry, Manifest, Root, check_output, read_manifest};
 use serde::Serialize;
 
 use crate::encode::{Encoder, Fitter};
@@ -165,6 +165,16 @@ pub async fn compute_features(
     let started = Instant::now();
     let manifest = read_manifest(root_in, input).await?;
     check_input(root_in, input, &manifest)?;
+    let mut reads = Vec::new();
+    if root_in.url() == root_out.url() {
+        reads.push(input);
+    }
+    if let Neighbours::Predictions { root, dataset, .. } = &options.neighbours
+        && root.url() == root_out.url()
+    {
+        reads.push(dataset.as_str());
+    }
+    check_output(root_out, output, "features", &reads).await?;
     let base = options.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
     let temp = tempfile::Builder::new()
         .prefix("pdnsrep-features-")
@@ -314,6 +324,7 @@ async fn neighbour_setup(options: &FeatureOptions) -> Result<(Mass, NeighbourSou
             let source = NeighbourSource::Predictions {
                 dataset: dataset.clone(),
                 run_id: manifest.run_id.clone(),
+                threshold: *threshold,
             };
             Ok((
                 Mass::Predictions {

@@ -633,6 +633,7 @@ async fn predictions_give_soft_and_thresholded_neighbour_counts() {
         ],
     )
     .await;
+    let mut digests = Vec::new();
     for (threshold, malicious, benign) in [(None, 1.6, 0.2), (Some(0.5), 2.0, 0.0)] {
         let options = FeatureOptions {
             neighbours: Neighbours::Predictions {
@@ -658,10 +659,43 @@ async fn predictions_give_soft_and_thresholded_neighbour_counts() {
                 ("name_nb_benign", 0.0),
             ],
         );
-        assert!(matches!(
-            spec.neighbours,
-            pdnsrep_records::features::NeighbourSource::Predictions { .. }
-        ));
+        // The spec says how the counts were made, so soft and thresholded features differ.
+        match &spec.neighbours {
+            pdnsrep_records::features::NeighbourSource::Predictions {
+                dataset,
+                threshold: t,
+                ..
+            } => assert_eq!((dataset.as_str(), *t), ("predictions/p1", threshold)),
+            other => panic!("neighbours from {other:?}"),
+        }
+        digests.push(spec.digest.clone());
+    }
+    assert_ne!(
+        digests[0], digests[1],
+        "soft and thresholded specs must differ"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writing_over_the_input_or_a_dataset_of_another_kind_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Root::parse(dir.path().to_str().unwrap()).unwrap();
+    write_world(&root, "labelled/w", &world()).await;
+    write_world(&root, "labelled/other", &world()).await;
+    for target in ["labelled/w", "labelled/other"] {
+        let err = compute_features(&root, "labelled/w", &root, target, &options())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("refusing to write"), "{target}: {err}");
+        let kept = pdnsrep_records::read_manifest(&root, target).await.unwrap();
+        assert_eq!(kept.kind, "labelled-records", "{target} was replaced");
+    }
+    // A features dataset may be recomputed in place.
+    for _ in 0..2 {
+        compute_features(&root, "labelled/w", &root, "features/w", &options())
+            .await
+            .unwrap();
     }
 }
 

@@ -319,6 +319,32 @@ pub fn check_dataset_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks that committing a `kind` dataset as `dataset` under `root` replaces nothing it must
+/// not: none of `inputs` (datasets under the same root that the writer reads) and no existing
+/// dataset of another kind. Replacing an earlier dataset of the same kind stays allowed.
+pub async fn check_output(root: &Root, dataset: &str, kind: &str, inputs: &[&str]) -> Result<()> {
+    let name = dataset.trim_matches('/');
+    let refuse = |reason: String| Error::WouldReplace {
+        dataset: root.display(name),
+        reason,
+    };
+    if inputs.iter().any(|i| i.trim_matches('/') == name) {
+        return Err(refuse(
+            "it is this command's input; choose another output name".into(),
+        ));
+    }
+    match read_manifest(root, name).await {
+        Ok(existing) if existing.kind != kind => Err(refuse(format!(
+            "it holds a `{}` dataset, which a `{kind}` dataset would replace; choose another \
+             name or delete it first",
+            existing.kind
+        ))),
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reads the manifest of a committed dataset.
 pub async fn read_manifest(root: &Root, dataset: &str) -> Result<Manifest> {
     let dataset = dataset.trim_matches('/');

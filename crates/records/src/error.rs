@@ -20,6 +20,10 @@ pub enum Error {
     /// A dataset has no manifest: it was never committed, or a writer died before committing.
     #[error("dataset `{dataset}` not found under `{root}` (no `_manifest.json`)")]
     DatasetNotFound { root: String, dataset: String },
+    /// Writing a dataset would replace one it must not: its own input, or a dataset of
+    /// another kind.
+    #[error("refusing to write `{dataset}`: {reason}")]
+    WouldReplace { dataset: String, reason: String },
     /// A manifest could not be parsed, or describes a schema this build does not read.
     #[error("bad manifest `{location}`: {reason}")]
     BadManifest { location: String, reason: String },

@@ -147,8 +147,14 @@ impl CharEncoding {
 pub enum NeighbourSource {
     /// Labels of training records.
     Labels,
-    /// Class probabilities of a predictions dataset (soft counts), for later passes.
-    Predictions { dataset: String, run_id: String },
+    /// Class probabilities of a predictions dataset, for later passes: soft counts, or with
+    /// `threshold` one vote for each class whose probability reaches it.
+    Predictions {
+        dataset: String,
+        run_id: String,
+        #[serde(default)]
+        threshold: Option<f64>,
+    },
 }
 
 /// Everything needed to compute a feature dataset's features again, for example at scoring

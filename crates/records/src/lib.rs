@@ -20,7 +20,7 @@ mod store;
 
 pub use dataset::{
     DEFAULT_ORPHAN_GRACE, DatasetWriter, InputEntry, MANIFEST_FILE, Manifest, PartEntry,
-    SCHEMA_VERSION, check_dataset_name, read_manifest, read_part,
+    SCHEMA_VERSION, check_dataset_name, check_output, read_manifest, read_part,
 };
 pub use error::{Error, Result};
 pub use name::{NameError, normalize_name};

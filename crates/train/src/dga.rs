@@ -162,6 +162,9 @@ fn name_hash(name: &str) -> u64 {
     )
 }
 
+/// The fewest distinct names of each class a DGA dataset is built from.
+pub const MIN_NAMES_PER_CLASS: usize = 10;
+
 /// Labels the names, drops conflicts and duplicates, keeps at most `max_per_class` names of
 /// each class (chosen by hash, so the same lists always give the same sample), and writes them
 /// as a feature dataset.
@@ -195,6 +198,16 @@ pub async fn write_dataset(
         .map(|(n, l)| (name_hash(&n), n, l))
         .collect();
     rows.sort_unstable();
+    // Too few names of either kind leave nothing to learn, and a test split of one class makes
+    // F1 and TPR meaningless: refuse before writing anything.
+    let sizes = [0u8, 1].map(|c| rows.iter().filter(|r| r.2 == c).count());
+    if sizes[0].min(sizes[1]) < MIN_NAMES_PER_CLASS {
+        return Err(Error::Input(format!(
+            "{} benign and {} DGA names remain once the {} names on both sides are left out; \
+             each side needs at least {MIN_NAMES_PER_CLASS}",
+            sizes[0], sizes[1], stats.conflicting
+        )));
+    }
     let mut kept = [0usize; 2];
     rows.retain(|(_, _, l)| {
         kept[*l as usize] += 1;
@@ -362,6 +375,35 @@ pub fn detection_report(truth: &[u8], score: &[f32], fpr_target: f64) -> Detecti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn too_few_names_on_a_side_are_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::parse(dir.path().to_str().unwrap()).unwrap();
+        let names = |prefix: &str, n: usize| -> Vec<String> {
+            (0..n).map(|i| format!("{prefix}{i}.example")).collect()
+        };
+        // Nine benign names of their own; the tenth is on both lists and is left out.
+        let mut benign = names("b", 9);
+        benign.push("both.example".into());
+        let mut dga = names("d", 40);
+        dga.push("both.example".into());
+        let err = write_dataset(&root, "data/dga", benign.clone(), dga.clone(), 1000)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("9 benign and 40 DGA"), "{err}");
+        assert!(
+            pdnsrep_records::read_manifest(&root, "data/dga")
+                .await
+                .is_err()
+        );
+        benign.push("b9.example".into());
+        let stats = write_dataset(&root, "data/dga", benign, dga, 1000)
+            .await
+            .unwrap();
+        assert_eq!((stats.benign, stats.dga, stats.conflicting), (10, 40, 1));
+    }
 
     #[test]
     fn a_labelled_mix_feeds_each_side_its_own_rows() {

@@ -58,6 +58,7 @@ impl Error {
                 pdnsrep_records::Error::InvalidRoot { .. }
                     | pdnsrep_records::Error::InvalidDataset { .. }
                     | pdnsrep_records::Error::DatasetNotFound { .. }
+                    | pdnsrep_records::Error::WouldReplace { .. }
             ),
             Error::Model(
                 pdnsrep_model::Error::Config(_) | pdnsrep_model::Error::ConfigFile { .. },

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Float32Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use pdnsrep_records::features::CLASSES;
-use pdnsrep_records::{DatasetWriter, InputEntry, Root, check_dataset_name};
+use pdnsrep_records::{DatasetWriter, InputEntry, Root, check_dataset_name, check_output};
 use serde::Serialize;
 
 use crate::data::{FeatureSource, Widths, batch_of, read_unit_batches};
@@ -65,6 +65,16 @@ pub async fn write_predictions(
             "the features of `{}` were computed by featurizer {}, the model was trained on {}",
             source.manifest.dataset, source.spec.digest, info.featurizer_digest
         )));
+    }
+    let reads: Vec<&str> = if source.root.url() == out.url() {
+        vec![source.manifest.dataset.as_str()]
+    } else {
+        Vec::new()
+    };
+    check_output(out, output, PREDICTIONS_KIND, &reads).await?;
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = splits.iter().find(|s| !seen.insert(**s)) {
+        return Err(Error::Input(format!("split `{twice}` is listed twice")));
     }
     let widths = Widths::of(&source.spec);
     let schema = predictions_schema();

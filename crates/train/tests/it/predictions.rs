@@ -146,6 +146,28 @@ async fn predictions_refuse_features_of_another_featurizer() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("featurizer"), "{err}");
+    // Nor onto the features it reads, nor with a split twice.
+    let onto = write_predictions(&predictor, &info, &f.source, &["test"], &f.root, DATASET)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(onto.starts_with("refusing to write"), "{onto}");
+    assert_eq!(
+        read_manifest(&f.root, DATASET).await.unwrap().kind,
+        "features"
+    );
+    let twice = write_predictions(
+        &predictor,
+        &info,
+        &f.source,
+        &["test", "test"],
+        &f.root,
+        "predictions/y",
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(twice.contains("twice"), "{twice}");
     assert!(
         read_manifest(&f.root, "predictions/x").await.is_err(),
         "nothing is committed"
