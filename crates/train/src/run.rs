@@ -16,12 +16,15 @@
 //! the previous checkpoint current and some unreferenced files, which the next checkpoint
 //! removes.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use object_store::{ObjectStoreExt, PutPayload};
 use pdnsrep_model::InputShape;
 use pdnsrep_records::Root;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::config::RunConfig;
 use crate::error::{Error, Result};
@@ -47,6 +50,9 @@ pub struct TrainState {
     pub cursor: Cursor,
     pub best_macro_f1: Option<f64>,
     pub best_epoch: Option<u64>,
+    /// SHA-256 of `best/model.bpk`, checked before it becomes the final model.
+    #[serde(default)]
+    pub best_sha256: Option<String>,
     /// Epochs since the best one.
     pub stale_epochs: u64,
     pub finished: bool,
@@ -59,6 +65,14 @@ pub struct TrainState {
 pub struct CheckpointPointer {
     pub dir: String,
     pub step: u64,
+    /// SHA-256 of each weight file of the checkpoint, checked when it is read back.
+    #[serde(default)]
+    pub sha256: BTreeMap<String, String>,
+}
+
+/// The SHA-256 of some bytes, in hex.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// What a run was trained on and with, for evaluation and scoring.
@@ -215,6 +229,10 @@ impl RunDir {
         let pointer = CheckpointPointer {
             dir: dir.clone(),
             step: checkpoint.state.cursor.step,
+            sha256: BTreeMap::from([
+                ("model.bpk".to_string(), sha256_hex(&checkpoint.model)),
+                ("optim.bpk".to_string(), sha256_hex(&checkpoint.optimizer)),
+            ]),
         };
         self.put_json(CHECKPOINT_FILE, &pointer).await?;
         self.remove_except("checkpoints", &dir).await
@@ -232,6 +250,9 @@ impl RunDir {
         let optimizer = self
             .require(&format!("{dir}/optim.bpk"), "checkpoint optimizer state")
             .await?;
+        for (name, bytes) in [("model.bpk", &model), ("optim.bpk", &optimizer)] {
+            self.verify(&format!("{dir}/{name}"), bytes, pointer.sha256.get(name))?;
+        }
         let state = self
             .get_json::<TrainState>(&format!("{dir}/state.json"))
             .await?
@@ -244,6 +265,34 @@ impl RunDir {
             optimizer,
             state,
         }))
+    }
+}
+
+impl RunDir {
+    /// Refuses `bytes` read from `relative` when they do not hash to `expected`.
+    pub(crate) fn verify(
+        &self,
+        relative: &str,
+        bytes: &[u8],
+        expected: Option<&String>,
+    ) -> Result<()> {
+        let Some(expected) = expected else {
+            return Err(Error::Run {
+                run: self.url().to_string(),
+                reason: format!("no SHA-256 is recorded for `{relative}`"),
+            });
+        };
+        let actual = sha256_hex(bytes);
+        if &actual != expected {
+            return Err(Error::Run {
+                run: self.url().to_string(),
+                reason: format!(
+                    "`{relative}` is corrupt or was changed: it hashes to {actual}, {expected} was \
+                     recorded"
+                ),
+            });
+        }
+        Ok(())
     }
 }
 

@@ -24,7 +24,7 @@ use crate::metrics::{Confusion, argmax_rows};
 use crate::predict::Predictor;
 use crate::run::{
     CONFIG_FILE, Checkpoint, Cursor, METRICS_FILE, RUN_FILE, RunDir, RunInfo, TrainState,
-    now_rfc3339,
+    now_rfc3339, sha256_hex,
 };
 
 const TAG_DROPOUT: u64 = 3;
@@ -508,6 +508,7 @@ impl Session {
             self.state.best_epoch = Some(epoch);
             self.state.stale_epochs = 0;
             let bytes = pdnsrep_model::save_weights(self.model()?)?;
+            self.state.best_sha256 = Some(sha256_hex(&bytes));
             req.run.put("best/model.bpk", bytes).await?;
         } else {
             self.state.stale_epochs += 1;
@@ -579,9 +580,14 @@ impl Session {
 
     async fn write_final_model(&self, req: &TrainRequest) -> Result<()> {
         let weights = match req.run.get("best/model.bpk").await? {
-            Some(best) => best,
+            Some(best) => {
+                req.run
+                    .verify("best/model.bpk", &best, self.state.best_sha256.as_ref())?;
+                best
+            }
             None => pdnsrep_model::save_weights(self.model()?)?,
         };
+        let sha256 = sha256_hex(&weights);
         req.run.put("model/model.bpk", weights).await?;
         req.run
             .put("model/config.toml", Bytes::from(self.config.to_toml()))
@@ -593,6 +599,7 @@ impl Session {
             "steps": self.state.cursor.step,
             "stop_reason": self.state.stop_reason,
             "network": self.net_config,
+            "sha256": {"model.bpk": sha256},
         });
         req.run.put_json("model/info.json", &info).await
     }

@@ -115,3 +115,53 @@ async fn resuming_a_finished_run_changes_nothing() {
     assert_eq!(again.steps, done.steps);
     assert_eq!(max_diff(&before, &test_probs(&f, "done").await), 0.0);
 }
+
+/// Flips one byte in the middle of a file of a run.
+fn flip_byte(path: &std::path::Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x5a;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[tokio::test]
+async fn a_changed_byte_in_checkpoint_or_final_weights_is_refused_with_the_file_named() {
+    let f = fixture(Synthetic {
+        rows: 400,
+        ..Synthetic::default()
+    })
+    .await;
+    let stopped = run(&f, "broken", false, Some(9)).await;
+    assert_eq!(stopped.stop_reason, "interrupted");
+    let dir = f.dir.path().join("runs").join("broken");
+    let checkpoint = std::fs::read_dir(dir.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("model.bpk").exists())
+        .expect("a checkpoint was written");
+    flip_byte(&checkpoint.join("model.bpk"));
+    let resumed = train(
+        TrainRequest {
+            features: f.root.clone(),
+            dataset: DATASET.into(),
+            run: RunDir::open(&f.run_url("broken")).unwrap(),
+            config: None,
+            resume: true,
+            backend: Backend::Flex,
+            stop_after_steps: None,
+        },
+        &mut Quiet,
+    )
+    .await;
+    let err = resumed.unwrap_err().to_string();
+    assert!(err.contains("model.bpk` is corrupt"), "{err}");
+
+    run(&f, "whole", false, None).await;
+    flip_byte(&f.dir.path().join("runs/whole/model/model.bpk"));
+    let run = RunDir::open(&f.run_url("whole")).unwrap();
+    let err = Predictor::load(&run, Backend::Flex)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`model/model.bpk` is corrupt"), "{err}");
+}
