@@ -192,6 +192,14 @@ fn print_summary(s: &FeatureSummary, json: bool) -> anyhow::Result<()> {
         s.char_length
     )?;
     writeln!(out, "  neighbour counts from: {}", s.neighbours)?;
+    if let Some(c) = &s.predictions {
+        writeln!(
+            out,
+            "  predictions found for {} of the {} records that need one",
+            c.needed - c.missing,
+            c.needed
+        )?;
+    }
     writeln!(out, "  featurizer spec: {}", s.spec_digest)?;
     let limit = s
         .memory_limit

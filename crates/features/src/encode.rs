@@ -50,6 +50,9 @@ pub(crate) struct Fitter {
     moments: Vec<Moments>,
     counts: Vec<HashMap<String, u64>>,
     pub train_rows: u64,
+    /// Rows whose neighbour mass comes from predictions, and those of them with none.
+    pub predictions_needed: u64,
+    pub predictions_missing: u64,
 }
 
 impl Fitter {
@@ -58,10 +61,19 @@ impl Fitter {
             moments: vec![Moments::default(); NUMERIC.len()],
             counts: vec![HashMap::new(); CATEGORICAL.len()],
             train_rows: 0,
+            predictions_needed: 0,
+            predictions_missing: 0,
         }
     }
 
     pub(crate) fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        for (name, total) in [
+            ("prediction_needed", &mut self.predictions_needed),
+            ("prediction_missing", &mut self.predictions_missing),
+        ] {
+            let flags = cast_to::<Int32Array>(column(batch, name)?, &DataType::Int32)?;
+            *total += flags.values().iter().map(|&v| v as u64).sum::<u64>();
+        }
         let split = strings(batch, "split")?;
         let train: Vec<usize> = (0..batch.num_rows())
             .filter(|&i| split.value(i) == "train")

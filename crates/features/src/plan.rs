@@ -203,6 +203,17 @@ pub(crate) fn feature_sql(neighbours: &Mass) -> String {
              AND l.rrtype = p.rrtype AND l.rdata = p.rdata"
             .to_string(),
     };
+    // Rows whose neighbour mass should come from a prediction, and those that found none.
+    let (needs, missing) = match neighbours {
+        Mass::Labels => ("0".to_string(), "0".to_string()),
+        Mass::Predictions { .. } => {
+            let needs = "NOT (l.split = 'train' AND l.label IS NOT NULL)";
+            (
+                format!("CASE WHEN {needs} THEN 1 ELSE 0 END"),
+                format!("CASE WHEN {needs} AND p.name IS NULL THEN 1 ELSE 0 END"),
+            )
+        }
+    };
     let vb = mass(neighbours, "benign", "p_benign");
     let vm = mass(neighbours, "malicious", "p_malicious");
     let vs = mass(neighbours, "sinkhole", "p_sinkhole");
@@ -215,7 +226,8 @@ pub(crate) fn feature_sql(neighbours: &Mass) -> String {
     ip_h(l.ip) AS ip_h, ip_prefix_h(l.ip) AS pfx_h,
     CAST(l.first_seen AS BIGINT) AS fs, CAST(l.last_seen AS BIGINT) AS ls,
     CAST(l.count AS BIGINT) AS cnt, l.min_ttl, l.max_ttl, l.name_rank, l.domain_rank,
-    {vb} AS vb, {vm} AS vm, {vs} AS vs
+    {vb} AS vb, {vm} AS vm, {vs} AS vs,
+    CAST({needs} AS INT) AS prediction_needed, CAST({missing} AS INT) AS prediction_missing
   FROM labelled l {join}
 ),
 name_agg AS (
@@ -243,6 +255,7 @@ pfx_agg AS (
 )
 SELECT b.name, b.rrtype, b.rdata, b.split, b.label, CAST(na.q AS BIGINT) AS domain_queries,
   b.tld, b.country, b.asn_code, b.isp, b.rrtype_code,
+  b.prediction_needed, b.prediction_missing,
   {numeric}
 FROM base b
   JOIN name_agg na ON b.name_h = na.name_h

@@ -126,6 +126,13 @@ impl FeatureOptions {
     }
 }
 
+/// How well a predictions dataset covered the records that take their mass from it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PredictionCoverage {
+    pub needed: u64,
+    pub missing: u64,
+}
+
 /// What a feature run did.
 #[derive(Debug, Clone, Serialize)]
 pub struct FeatureSummary {
@@ -142,6 +149,8 @@ pub struct FeatureSummary {
     pub memory_limit: Option<usize>,
     pub spill_count: usize,
     pub spilled_bytes: usize,
+    /// With `--predictions`: how many records needed a prediction and how many found none.
+    pub predictions: Option<PredictionCoverage>,
     /// The process's peak resident memory, from the kernel, when known.
     pub peak_rss_bytes: Option<u64>,
     pub aggregate_s: f64,
@@ -203,6 +212,29 @@ pub async fn compute_features(
         Ok(fitter)
     })
     .await?;
+    let coverage = match &options.neighbours {
+        Neighbours::Labels => None,
+        Neighbours::Predictions { root, dataset, .. } => {
+            let (needed, missing) = (fitter.predictions_needed, fitter.predictions_missing);
+            if needed > 0 && missing == needed {
+                return Err(Error::Predictions {
+                    dataset: root.display(dataset),
+                    reason: format!(
+                        "it has a prediction for none of the {needed} records that need one \
+                         (predictions of another dataset?)"
+                    ),
+                });
+            }
+            if missing > 0 {
+                tracing::warn!(
+                    "{missing} of {needed} records have no prediction in {}: their neighbour \
+                     mass counts as unknown",
+                    root.display(dataset)
+                );
+            }
+            Some(PredictionCoverage { needed, missing })
+        }
+    };
     let (numeric, categorical) = fitter.finish(options.min_count, options.max_vocab);
     let spec = FeaturizerSpec {
         format_version: FEATURIZER_VERSION,
@@ -250,6 +282,7 @@ pub async fn compute_features(
         spec_digest: spec.digest.clone(),
         engine: ENGINE.to_string(),
         memory_limit: options.memory_limit,
+        predictions: coverage,
         spill_count: spill.0,
         spilled_bytes: spill.1,
         peak_rss_bytes: peak_rss(),

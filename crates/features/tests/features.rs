@@ -643,9 +643,12 @@ async fn predictions_give_soft_and_thresholded_neighbour_counts() {
             },
             ..options()
         };
-        compute_features(&root, "labelled/w", &root, "features/p", &options)
+        let summary = compute_features(&root, "labelled/w", &root, "features/p", &options)
             .await
             .unwrap();
+        // b, both c records and d take their mass from predictions; only b and c1 have one.
+        let coverage = summary.predictions.expect("coverage is reported");
+        assert_eq!((coverage.needed, coverage.missing), (4, 2));
         let (spec, features) = read_features(&root, "features/p").await;
         let a1 = &features[&key("a.example.com", RrType::A, "192.0.2.1")];
         assert_close(
