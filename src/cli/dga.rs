@@ -162,7 +162,11 @@ fn read_lists(
 ) -> anyhow::Result<Vec<String>> {
     let mut names = Vec::new();
     for path in paths {
-        let (mut n, s) = dga::read_names(path, class).map_err(|e| UsageError(format!("{e:#}")))?;
+        let (mut n, s) = dga::read_names(path, class).map_err(|e| {
+            // The I/O reason lives in the error's source; say it.
+            let reason = std::error::Error::source(&e).map_or(String::new(), |s| format!(": {s}"));
+            UsageError(format!("{e}{reason}"))
+        })?;
         if n.is_empty() {
             return Err(UsageError(format!("`{}` holds no names", path.display())).into());
         }

@@ -128,9 +128,10 @@ impl RunConfig {
         }
         let positive_lr = t.learning_rate.is_finite() && t.learning_rate > 0.0;
         if !positive_lr || t.weight_decay.is_nan() || t.weight_decay < 0.0 {
-            return Err(bad(
-                "`learning_rate` must be positive and `weight_decay` ≥ 0".into(),
-            ));
+            return Err(bad(format!(
+                "`learning_rate` must be positive and `weight_decay` ≥ 0, not {} and {}",
+                t.learning_rate, t.weight_decay
+            )));
         }
         if t.checkpoint_every == 0 || t.log_every == 0 {
             return Err(bad(
