@@ -8,6 +8,7 @@ mod eval;
 mod features;
 mod ingest;
 mod label;
+mod passes;
 mod predict;
 mod progress;
 mod synth;

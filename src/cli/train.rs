@@ -70,6 +70,39 @@ pub(crate) async fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<u8> {
     };
     let backend = Backend::from(args.backend);
     backend.device()?;
+    let passes = match &config {
+        Some(c) => c.passes.count > 1,
+        // A resumed multi-pass run is recognized by its saved config.
+        None => RunDir::open(&args.run)?
+            .get("passes-config.json")
+            .await?
+            .is_some(),
+    };
+    if passes {
+        let (records, summary) = super::passes::train_passes(
+            Root::parse(&args.features)?,
+            args.dataset.clone(),
+            &args.run,
+            config,
+            args.resume,
+            backend,
+            quiet,
+        )
+        .await?;
+        if !args.json {
+            for r in &records {
+                tracing::info!(
+                    "pass {}: best valid macro-F1 {:?} after {} steps ({})",
+                    r.pass,
+                    r.best_valid_macro_f1,
+                    r.steps,
+                    r.run
+                );
+            }
+        }
+        print_summary(&summary, args.json)?;
+        return Ok(0);
+    }
     let request = TrainRequest {
         features: Root::parse(&args.features)?,
         dataset: args.dataset.clone(),

@@ -182,4 +182,77 @@ fn rule_below_logistic_regression_below_network_on_a_synthetic_world() {
         r + 0.05 < two,
         "the second pass {two:.3} fell to the rule's level {r:.3}"
     );
+    // `passes.count = 2` does the same chain by itself and ends with the same model.
+    let config = dir.path().join("mlp-passes.toml");
+    std::fs::write(
+        &config,
+        format!("[model]\nkind = \"network\"\nhidden = [64, 64]\n{train}[passes]\ncount = 2\n"),
+    )
+    .unwrap();
+    let multi = dir.path().join("runs").join("mlp-passes");
+    let summary = run_ok(
+        bin()
+            .args([
+                "train",
+                "--quiet",
+                "--json",
+                "--dataset",
+                "features/paper",
+                "--features",
+            ])
+            .arg(&root)
+            .arg("--config")
+            .arg(&config)
+            .arg("--run")
+            .arg(&multi),
+    );
+    assert!(
+        summary["run"].as_str().unwrap().ends_with("pass-2"),
+        "{summary}"
+    );
+    let passes: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(multi.join("passes.json")).unwrap()).unwrap();
+    assert_eq!(passes.as_array().unwrap().len(), 2, "{passes}");
+    let chained = macro_f1(&run_ok(
+        bin()
+            .args(["eval", "--json", "--run"])
+            .arg(multi.join("pass-2")),
+    ));
+    assert!(
+        (chained - two).abs() < 1e-9,
+        "passes = 2 gave {chained}, the hand-made chain {two}"
+    );
+    // A second call without --resume is refused; with it, nothing is redone.
+    let again = crate::harness::run(
+        bin()
+            .args([
+                "train",
+                "--quiet",
+                "--dataset",
+                "features/paper",
+                "--features",
+            ])
+            .arg(&root)
+            .arg("--config")
+            .arg(&config)
+            .arg("--run")
+            .arg(&multi),
+    );
+    assert_eq!(again.status.code(), Some(2));
+    let resumed = run_ok(
+        bin()
+            .args([
+                "train",
+                "--quiet",
+                "--json",
+                "--resume",
+                "--dataset",
+                "features/paper",
+            ])
+            .arg("--features")
+            .arg(&root)
+            .arg("--run")
+            .arg(&multi),
+    );
+    assert_eq!(resumed["steps"], summary["steps"]);
 }

@@ -14,6 +14,30 @@ pub struct RunConfig {
     pub model: ModelConfig,
     #[serde(default)]
     pub train: TrainConfig,
+    #[serde(default)]
+    pub passes: PassConfig,
+}
+
+/// Multi-pass training (the paper's second pass): after pass k, the model predicts every
+/// record, neighbour features are recomputed from those probabilities, and pass k+1 trains
+/// from scratch on them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PassConfig {
+    /// Passes in all; 1 trains once on the given features.
+    pub count: u32,
+    /// Hard neighbour votes: a class counts when its probability reaches this; soft counts
+    /// (summed probabilities) when absent.
+    pub threshold: Option<f64>,
+}
+
+impl Default for PassConfig {
+    fn default() -> Self {
+        PassConfig {
+            count: 1,
+            threshold: None,
+        }
+    }
 }
 
 /// The optimizer, schedule, stopping and checkpoint settings.
@@ -136,6 +160,21 @@ impl RunConfig {
         if t.checkpoint_every == 0 || t.log_every == 0 {
             return Err(bad(
                 "`checkpoint_every` and `log_every` must be positive".into()
+            ));
+        }
+        let p = &self.passes;
+        if !(1..=8).contains(&p.count) {
+            return Err(bad(format!(
+                "`passes.count` must be 1 to 8, not {}",
+                p.count
+            )));
+        }
+        if p.threshold.is_some_and(|t| !(t > 0.0 && t <= 1.0)) {
+            return Err(bad("`passes.threshold` must be in (0, 1]".into()));
+        }
+        if p.count > 1 && matches!(self.model, ModelConfig::Rule(_)) {
+            return Err(bad(
+                "the rule has no probabilities to feed a second pass".into()
             ));
         }
         if let ClassWeights::Explicit(w) = &t.class_weights

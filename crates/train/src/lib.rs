@@ -23,7 +23,7 @@ mod run;
 pub mod synthetic;
 mod trainer;
 
-pub use config::{ClassWeights, RunConfig, Schedule, TrainConfig};
+pub use config::{ClassWeights, PassConfig, RunConfig, Schedule, TrainConfig};
 pub use data::{Batch, Block, FeatureSource, UNLABELLED, Unit, Widths, read_unit};
 pub use error::{Error, Result};
 pub use loader::{BatchStream, StreamOptions, derive_seed};
