@@ -62,16 +62,15 @@ pub(crate) async fn train_passes(
             .into());
         }
         (Some(saved), _, true) => saved,
-        (None, Some(given), _) => {
-            top.put_json("passes-config.json", &given).await?;
-            given
-        }
+        (None, Some(given), _) => given,
         (None, None, _) => {
             return Err(UsageError(format!("nothing to resume in `{run}`")).into());
         }
     };
     let first = FeatureSource::open(&features, &dataset).await?;
     let (labelled_root, labelled) = labelled_input(&first)?;
+    // Saved once the inputs are known to be usable, so a failed start can simply be rerun.
+    top.put_json("passes-config.json", &config).await?;
     let mut records = Vec::new();
     let mut last = None;
     for pass in 1..=config.passes.count {
