@@ -173,6 +173,10 @@ async fn features_once(
             .as_u64()
             .map_or(defaults.max_vocab, |v| v as usize),
         char_length: first.spec.chars.length,
+        memory_limit: config
+            .passes
+            .feature_memory_mib
+            .map(|mib| (mib as usize).saturating_mul(1 << 20)),
         ..defaults
     };
     compute_features(labelled_root, labelled, &pass.root, FEATURES, &options).await?;

@@ -29,6 +29,9 @@ pub struct PassConfig {
     /// Hard neighbour votes: a class counts when its probability reaches this; soft counts
     /// (summed probabilities) when absent.
     pub threshold: Option<f64>,
+    /// The query engine's memory pool (MiB) for recomputing features between passes; past it,
+    /// the engine spills. Unlimited when absent, which large datasets cannot afford.
+    pub feature_memory_mib: Option<u64>,
 }
 
 impl Default for PassConfig {
@@ -36,6 +39,7 @@ impl Default for PassConfig {
         PassConfig {
             count: 1,
             threshold: None,
+            feature_memory_mib: None,
         }
     }
 }
@@ -171,6 +175,9 @@ impl RunConfig {
         }
         if p.threshold.is_some_and(|t| !(t > 0.0 && t <= 1.0)) {
             return Err(bad("`passes.threshold` must be in (0, 1]".into()));
+        }
+        if p.feature_memory_mib.is_some_and(|m| m < 64) {
+            return Err(bad("`passes.feature_memory_mib` must be at least 64".into()));
         }
         if p.count > 1 && matches!(self.model, ModelConfig::Rule(_)) {
             return Err(bad(
