@@ -28,12 +28,12 @@ const FEATURES: &str = "features";
 
 /// One finished pass, as `passes.json` lists it.
 #[derive(Debug, Serialize)]
-pub(crate) struct PassRecord {
-    pub pass: u32,
-    pub run: String,
-    pub features: String,
-    pub best_valid_macro_f1: Option<f64>,
-    pub steps: u64,
+struct PassRecord {
+    pass: u32,
+    run: String,
+    features: String,
+    best_valid_macro_f1: Option<f64>,
+    steps: u64,
 }
 
 /// Trains `config.passes.count` passes into sub-folders of `run`.
@@ -45,7 +45,7 @@ pub(crate) async fn train_passes(
     resume: bool,
     backend: Backend,
     quiet: bool,
-) -> anyhow::Result<(Vec<PassRecord>, TrainSummary)> {
+) -> anyhow::Result<TrainSummary> {
     let top = RunDir::open(run)?;
     let saved: Option<RunConfig> = top.get_json("passes-config.json").await?;
     let config = match (saved, config, resume) {
@@ -116,8 +116,7 @@ pub(crate) async fn train_passes(
         top.put_json("passes.json", &records).await?;
         last = Some(summary);
     }
-    let last = last.context("no pass ran")?;
-    Ok((records, last))
+    last.context("no pass ran")
 }
 
 /// The labelled dataset a feature dataset was computed from: its root and name.
@@ -143,7 +142,16 @@ async fn predict_once(pass: &RunDir, backend: Backend) -> anyhow::Result<()> {
     let (predictor, _, info) = Predictor::load(pass, backend).await?;
     let source = FeatureSource::open(&Root::parse(&info.features_root)?, &info.dataset).await?;
     let splits = ["train", "valid", "test", "unlabelled"];
-    write_predictions(&predictor, &info, &source, &splits, &pass.root, PREDICTIONS).await?;
+    write_predictions(
+        &predictor,
+        pass,
+        &info,
+        &source,
+        &splits,
+        &pass.root,
+        PREDICTIONS,
+    )
+    .await?;
     Ok(())
 }
 

@@ -60,8 +60,16 @@ pub(crate) async fn run(args: PredictArgs) -> anyhow::Result<u8> {
         Some(out) => Root::parse(out)?,
         None => features_root.clone(),
     };
-    let summary =
-        write_predictions(&predictor, &info, &source, &splits, &out, &args.out_dataset).await?;
+    let summary = write_predictions(
+        &predictor,
+        &run,
+        &info,
+        &source,
+        &splits,
+        &out,
+        &args.out_dataset,
+    )
+    .await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(0);

@@ -14,7 +14,7 @@ use crate::data::{FeatureSource, Widths, batch_of, read_unit_batches};
 use crate::error::{Error, Result};
 use crate::metrics::argmax_rows;
 use crate::predict::Predictor;
-use crate::run::RunInfo;
+use crate::run::{RunDir, RunInfo};
 
 /// The dataset kind written in predictions manifests.
 pub const PREDICTIONS_KIND: &str = "predictions";
@@ -48,10 +48,12 @@ pub struct PredictionsSummary {
     pub seconds: f64,
 }
 
-/// Writes the class probabilities of every row of `splits` of `source` as dataset `output`
-/// under `out`, one part per feature part, keys copied from the features.
+/// Writes the class probabilities that the model of `run` gives every row of `splits` of
+/// `source` as dataset `output` under `out`, one part per feature part, keys copied from the
+/// features; the manifest names both inputs.
 pub async fn write_predictions(
     predictor: &Predictor,
+    run: &RunDir,
     info: &RunInfo,
     source: &FeatureSource,
     splits: &[&str],
@@ -121,9 +123,9 @@ pub async fn write_predictions(
             format: format!("features@{}", source.manifest.run_id),
         },
         InputEntry {
-            path: info.features_root.clone(),
+            path: run.url().to_string(),
             bytes: 0,
-            format: format!("model trained on featurizer {}", info.featurizer_digest),
+            format: format!("model run on featurizer {}", info.featurizer_digest),
         },
     ];
     let stats = serde_json::to_value(&summary).unwrap_or_default();
