@@ -70,19 +70,13 @@ pub(crate) async fn run(args: FeaturesArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let root_in = Root::parse(&args.input)?;
-    let root_out = match &args.out {
-        Some(out) => Root::parse(out)?,
-        None => root_in.clone(),
-    };
-    let output = args.out_dataset.clone().unwrap_or_else(|| {
-        let name = args
-            .dataset
-            .trim_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or("records");
-        format!("features/{name}")
-    });
+    let (root_out, output) = super::output_of(
+        &root_in,
+        args.out.as_deref(),
+        args.out_dataset.as_deref(),
+        &args.dataset,
+        "features",
+    )?;
     let neighbours = match &args.predictions {
         None => Neighbours::Labels,
         Some(dataset) => Neighbours::Predictions {

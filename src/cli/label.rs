@@ -81,19 +81,13 @@ pub(crate) async fn run(args: LabelArgs) -> anyhow::Result<u8> {
         prefixes: args.prefixes,
     };
     let root_in = Root::parse(&args.input)?;
-    let root_out = match &args.out {
-        Some(out) => Root::parse(out)?,
-        None => root_in.clone(),
-    };
-    let output = args.out_dataset.clone().unwrap_or_else(|| {
-        let name = args
-            .dataset
-            .trim_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or("records");
-        format!("labelled/{name}")
-    });
+    let (root_out, output) = super::output_of(
+        &root_in,
+        args.out.as_deref(),
+        args.out_dataset.as_deref(),
+        &args.dataset,
+        "labelled",
+    )?;
     // Fail on a missing input before spending seconds loading the lists.
     pdnsrep_records::read_manifest(&root_in, &args.dataset).await?;
     let summary = pdnsrep_label::label_dataset(

@@ -165,6 +165,33 @@ fn records_exit_code(err: &pdnsrep_records::Error) -> u8 {
     }
 }
 
+/// Where a stage writes: `--out` (default: the input root) and `--out-dataset` (default:
+/// `<stage>/<last component of the input dataset>`).
+pub(crate) fn output_of(
+    root_in: &pdnsrep_records::Root,
+    out: Option<&str>,
+    out_dataset: Option<&str>,
+    input: &str,
+    stage: &str,
+) -> anyhow::Result<(pdnsrep_records::Root, String)> {
+    let root = match out {
+        Some(url) => pdnsrep_records::Root::parse(url)?,
+        None => root_in.clone(),
+    };
+    let dataset = match out_dataset {
+        Some(name) => name.to_string(),
+        None => {
+            let name = input
+                .trim_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("records");
+            format!("{stage}/{name}")
+        }
+    };
+    Ok((root, dataset))
+}
+
 /// A mistake in the arguments that clap cannot catch (for example a bad value combination).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -79,7 +79,8 @@ pub(crate) async fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<u8> {
             .is_some(),
     };
     if passes {
-        let (records, summary) = super::passes::train_passes(
+        // Each pass is logged as it ends, and listed in `<run>/passes.json`.
+        let summary = super::passes::train_passes(
             Root::parse(&args.features)?,
             args.dataset.clone(),
             &args.run,
@@ -89,17 +90,6 @@ pub(crate) async fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<u8> {
             quiet,
         )
         .await?;
-        if !args.json {
-            for r in &records {
-                tracing::info!(
-                    "pass {}: best valid macro-F1 {:?} after {} steps ({})",
-                    r.pass,
-                    r.best_valid_macro_f1,
-                    r.steps,
-                    r.run
-                );
-            }
-        }
         print_summary(&summary, args.json)?;
         return Ok(0);
     }

@@ -49,7 +49,6 @@ impl Moments {
 pub(crate) struct Fitter {
     moments: Vec<Moments>,
     counts: Vec<HashMap<String, u64>>,
-    pub train_rows: u64,
     /// Rows whose neighbour mass comes from predictions, and those of them with none.
     pub predictions_needed: u64,
     pub predictions_missing: u64,
@@ -60,7 +59,6 @@ impl Fitter {
         Fitter {
             moments: vec![Moments::default(); NUMERIC.len()],
             counts: vec![HashMap::new(); CATEGORICAL.len()],
-            train_rows: 0,
             predictions_needed: 0,
             predictions_missing: 0,
         }
@@ -81,7 +79,6 @@ impl Fitter {
         if train.is_empty() {
             return Ok(());
         }
-        self.train_rows += train.len() as u64;
         for (def, moments) in NUMERIC.iter().zip(&mut self.moments) {
             if !def.fit {
                 continue;

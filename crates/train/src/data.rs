@@ -227,11 +227,16 @@ pub(crate) fn batch_of(batch: &RecordBatch, widths: Widths) -> Result<Batch, Str
         ..Block::default()
     };
     append(&mut block, batch, false)?;
-    let mut out = Batch::with_capacity(block.rows, widths);
-    for row in 0..block.rows {
-        out.push(&block, row);
-    }
-    Ok(out)
+    Ok(Batch {
+        inputs: Inputs {
+            rows: block.rows,
+            numeric: block.numeric,
+            categorical: block.categorical,
+            chars: block.chars,
+        },
+        labels: block.labels,
+        domain_queries: block.domain_queries,
+    })
 }
 
 fn append(block: &mut Block, batch: &RecordBatch, labelled_only: bool) -> Result<(), String> {

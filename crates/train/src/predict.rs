@@ -38,10 +38,11 @@ impl Predictor {
                     .ok_or_else(|| unfinished(run))?;
                 let model_info: serde_json::Value =
                     run.get_json("model/info.json").await?.unwrap_or_default();
-                let expected = model_info["sha256"]["model.bpk"]
-                    .as_str()
-                    .map(str::to_string);
-                run.verify("model/model.bpk", &bytes, expected.as_ref())?;
+                run.verify(
+                    "model/model.bpk",
+                    &bytes,
+                    model_info["sha256"]["model.bpk"].as_str(),
+                )?;
                 let device = backend.device()?;
                 let net = pdnsrep_model::load_network(net, &info.input_shape, &device, bytes)?;
                 Predictor::Network {

@@ -251,7 +251,8 @@ impl RunDir {
             .require(&format!("{dir}/optim.bpk"), "checkpoint optimizer state")
             .await?;
         for (name, bytes) in [("model.bpk", &model), ("optim.bpk", &optimizer)] {
-            self.verify(&format!("{dir}/{name}"), bytes, pointer.sha256.get(name))?;
+            let expected = pointer.sha256.get(name).map(String::as_str);
+            self.verify(&format!("{dir}/{name}"), bytes, expected)?;
         }
         let state = self
             .get_json::<TrainState>(&format!("{dir}/state.json"))
@@ -274,7 +275,7 @@ impl RunDir {
         &self,
         relative: &str,
         bytes: &[u8],
-        expected: Option<&String>,
+        expected: Option<&str>,
     ) -> Result<()> {
         let Some(expected) = expected else {
             return Err(Error::Run {
@@ -283,7 +284,7 @@ impl RunDir {
             });
         };
         let actual = sha256_hex(bytes);
-        if &actual != expected {
+        if actual != expected {
             return Err(Error::Run {
                 run: self.url().to_string(),
                 reason: format!(

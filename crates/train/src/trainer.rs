@@ -582,7 +582,7 @@ impl Session {
         let weights = match req.run.get("best/model.bpk").await? {
             Some(best) => {
                 req.run
-                    .verify("best/model.bpk", &best, self.state.best_sha256.as_ref())?;
+                    .verify("best/model.bpk", &best, self.state.best_sha256.as_deref())?;
                 best
             }
             None => pdnsrep_model::save_weights(self.model()?)?,
