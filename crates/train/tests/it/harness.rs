@@ -2,7 +2,7 @@
 
 use pdnsrep_records::Root;
 use pdnsrep_train::synthetic::Synthetic;
-use pdnsrep_train::{FeatureSource, RunConfig};
+use pdnsrep_train::{Backend, FeatureSource, Quiet, RunConfig, RunDir, TrainRequest, train};
 
 pub(crate) struct Fixture {
     pub dir: tempfile::TempDir,
@@ -21,6 +21,27 @@ pub(crate) async fn fixture(synthetic: Synthetic) -> Fixture {
 }
 
 impl Fixture {
+    /// A request to train run `name` on the fixture's dataset on flex, to the end.
+    pub(crate) fn request(&self, name: &str, toml: Option<&str>, resume: bool) -> TrainRequest {
+        TrainRequest {
+            features: self.root.clone(),
+            dataset: DATASET.into(),
+            run: RunDir::open(&self.run_url(name)).unwrap(),
+            config: toml.map(config),
+            resume,
+            backend: Backend::Flex,
+            stop_after_steps: None,
+        }
+    }
+
+    /// Trains a new run `name` with the config `toml` to the end; returns its folder.
+    pub(crate) async fn train_new(&self, name: &str, toml: &str) -> RunDir {
+        let request = self.request(name, Some(toml), false);
+        let run = request.run.clone();
+        train(request, &mut Quiet).await.unwrap();
+        run
+    }
+
     pub(crate) fn run_url(&self, name: &str) -> String {
         self.dir
             .path()

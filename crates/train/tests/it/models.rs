@@ -2,28 +2,14 @@
 //! rule < logistic regression < network; and a trained model predicts the same after a reload.
 
 use pdnsrep_train::synthetic::Synthetic;
-use pdnsrep_train::{
-    Backend, Confusion, Predictor, Quiet, RunDir, TrainRequest, argmax_rows, predict_split, train,
-};
+use pdnsrep_train::{Backend, Confusion, Predictor, Quiet, argmax_rows, predict_split, train};
 
-use crate::harness::{DATASET, Fixture, config, fixture};
+use crate::harness::{Fixture, fixture};
 
 async fn test_accuracy(f: &Fixture, name: &str, toml: &str) -> f64 {
-    let run = RunDir::open(&f.run_url(name)).unwrap();
-    let summary = train(
-        TrainRequest {
-            features: f.root.clone(),
-            dataset: DATASET.into(),
-            run: run.clone(),
-            config: Some(config(toml)),
-            resume: false,
-            backend: Backend::Flex,
-            stop_after_steps: None,
-        },
-        &mut Quiet,
-    )
-    .await
-    .unwrap();
+    let request = f.request(name, Some(toml), false);
+    let run = request.run.clone();
+    let summary = train(request, &mut Quiet).await.unwrap();
     assert_ne!(summary.stop_reason, "interrupted");
     let (predictor, _, info) = Predictor::load(&run, Backend::Flex).await.unwrap();
     let test = predict_split(&predictor, &info, None, "test", 256)
@@ -72,15 +58,7 @@ async fn a_new_run_refuses_an_existing_folder_and_resume_needs_one() {
         ..Synthetic::default()
     })
     .await;
-    let request = |resume| TrainRequest {
-        features: f.root.clone(),
-        dataset: DATASET.into(),
-        run: RunDir::open(&f.run_url("twice")).unwrap(),
-        config: Some(config("[model]\nkind = \"rule\"\n")),
-        resume,
-        backend: Backend::Flex,
-        stop_after_steps: None,
-    };
+    let request = |resume| f.request("twice", Some("[model]\nkind = \"rule\"\n"), resume);
     let err = train(request(true), &mut Quiet).await.unwrap_err();
     assert!(
         err.to_string()

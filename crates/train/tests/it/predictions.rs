@@ -7,12 +7,9 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float32Type, UInt8Type};
 use pdnsrep_records::{read_manifest, read_part};
 use pdnsrep_train::synthetic::Synthetic;
-use pdnsrep_train::{
-    Backend, PREDICTIONS_KIND, Predictor, Quiet, RunDir, TrainRequest, predict_split, train,
-    write_predictions,
-};
+use pdnsrep_train::{Backend, PREDICTIONS_KIND, Predictor, predict_split, write_predictions};
 
-use crate::harness::{DATASET, config, fixture};
+use crate::harness::{DATASET, fixture};
 
 /// A written row: its label and class probabilities.
 type Row = (Option<u8>, [f32; 3]);
@@ -24,28 +21,18 @@ async fn predictions_cover_every_row_with_keys_labels_and_the_models_probabiliti
         ..Synthetic::default()
     })
     .await;
-    let run = RunDir::open(&f.run_url("logreg")).unwrap();
-    train(
-        TrainRequest {
-            features: f.root.clone(),
-            dataset: DATASET.into(),
-            run: run.clone(),
-            config: Some(config(
-                "[model]\nkind = \"network\"\n[train]\nepochs = 2\nbatch_size = 64\n\
-                 learning_rate = 0.01\npatience = 0\n",
-            )),
-            resume: false,
-            backend: Backend::Flex,
-            stop_after_steps: None,
-        },
-        &mut Quiet,
-    )
-    .await
-    .unwrap();
+    let run = f
+        .train_new(
+            "logreg",
+            "[model]\nkind = \"network\"\n[train]\nepochs = 2\nbatch_size = 64\n\
+             learning_rate = 0.01\npatience = 0\n",
+        )
+        .await;
     let (predictor, _, info) = Predictor::load(&run, Backend::Flex).await.unwrap();
     let splits = ["train", "valid", "test", "unlabelled"];
     let summary = write_predictions(
         &predictor,
+        &run,
         &info,
         &f.source,
         &splits,
@@ -118,24 +105,11 @@ async fn predictions_refuse_features_of_another_featurizer() {
         ..Synthetic::default()
     })
     .await;
-    let run = RunDir::open(&f.run_url("rule")).unwrap();
-    train(
-        TrainRequest {
-            features: f.root.clone(),
-            dataset: DATASET.into(),
-            run: run.clone(),
-            config: Some(config("[model]\nkind = \"rule\"\n")),
-            resume: false,
-            backend: Backend::Flex,
-            stop_after_steps: None,
-        },
-        &mut Quiet,
-    )
-    .await
-    .unwrap();
+    let run = f.train_new("rule", "[model]\nkind = \"rule\"\n").await;
     let (predictor, _, info) = Predictor::load(&run, Backend::Flex).await.unwrap();
     let err = write_predictions(
         &predictor,
+        &run,
         &info,
         &other.source,
         &["test"],
@@ -147,10 +121,18 @@ async fn predictions_refuse_features_of_another_featurizer() {
     .to_string();
     assert!(err.contains("featurizer"), "{err}");
     // Nor onto the features it reads, nor with a split twice.
-    let onto = write_predictions(&predictor, &info, &f.source, &["test"], &f.root, DATASET)
-        .await
-        .unwrap_err()
-        .to_string();
+    let onto = write_predictions(
+        &predictor,
+        &run,
+        &info,
+        &f.source,
+        &["test"],
+        &f.root,
+        DATASET,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(onto.starts_with("refusing to write"), "{onto}");
     assert_eq!(
         read_manifest(&f.root, DATASET).await.unwrap().kind,
@@ -158,6 +140,7 @@ async fn predictions_refuse_features_of_another_featurizer() {
     );
     let twice = write_predictions(
         &predictor,
+        &run,
         &info,
         &f.source,
         &["test", "test"],

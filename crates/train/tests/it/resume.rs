@@ -8,7 +8,7 @@ use pdnsrep_train::{
     Widths, train,
 };
 
-use crate::harness::{DATASET, Fixture, config, fixture};
+use crate::harness::{Fixture, fixture};
 
 const CONFIG: &str = "[model]\nkind = \"network\"\nhidden = [16]\ndropout = 0.2\n\
                       [train]\nepochs = 3\nbatch_size = 32\nshuffle_buffer = 200\n\
@@ -16,20 +16,11 @@ const CONFIG: &str = "[model]\nkind = \"network\"\nhidden = [16]\ndropout = 0.2\
                       patience = 0\nweight_decay = 0.01\n";
 
 async fn run(f: &Fixture, name: &str, resume: bool, stop: Option<u64>) -> TrainSummary {
-    train(
-        TrainRequest {
-            features: f.root.clone(),
-            dataset: DATASET.into(),
-            run: RunDir::open(&f.run_url(name)).unwrap(),
-            config: Some(config(CONFIG)),
-            resume,
-            backend: Backend::Flex,
-            stop_after_steps: stop,
-        },
-        &mut Quiet,
-    )
-    .await
-    .unwrap()
+    let request = TrainRequest {
+        stop_after_steps: stop,
+        ..f.request(name, Some(CONFIG), resume)
+    };
+    train(request, &mut Quiet).await.unwrap()
 }
 
 /// The run's final model's probabilities on the test split.
@@ -84,20 +75,7 @@ async fn interrupted_and_resumed_twice_ends_like_an_uninterrupted_run() {
 
     // The comparison can fail: a run with another seed ends elsewhere.
     let other = CONFIG.replace("[train]\n", "[train]\nseed = 1\n");
-    train(
-        TrainRequest {
-            features: f.root.clone(),
-            dataset: DATASET.into(),
-            run: RunDir::open(&f.run_url("other")).unwrap(),
-            config: Some(config(&other)),
-            resume: false,
-            backend: Backend::Flex,
-            stop_after_steps: None,
-        },
-        &mut Quiet,
-    )
-    .await
-    .unwrap();
+    f.train_new("other", &other).await;
     let c = test_probs(&f, "other").await;
     assert!(max_diff(&a, &c) > 1e-3);
 }
@@ -140,19 +118,7 @@ async fn a_changed_byte_in_checkpoint_or_final_weights_is_refused_with_the_file_
         .find(|p| p.join("model.bpk").exists())
         .expect("a checkpoint was written");
     flip_byte(&checkpoint.join("model.bpk"));
-    let resumed = train(
-        TrainRequest {
-            features: f.root.clone(),
-            dataset: DATASET.into(),
-            run: RunDir::open(&f.run_url("broken")).unwrap(),
-            config: None,
-            resume: true,
-            backend: Backend::Flex,
-            stop_after_steps: None,
-        },
-        &mut Quiet,
-    )
-    .await;
+    let resumed = train(f.request("broken", None, true), &mut Quiet).await;
     let err = resumed.unwrap_err().to_string();
     assert!(err.contains("model.bpk` is corrupt"), "{err}");
 
