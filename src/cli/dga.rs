@@ -134,6 +134,7 @@ async fn train(args: DgaTrainArgs, quiet: bool) -> anyhow::Result<u8> {
         resume: args.resume,
         backend: args.backend.into(),
         stop_after_steps: None,
+        warm_start: None,
     };
     let mut progress = super::train::TrainProgress::new(quiet);
     let training = pdnsrep_train::train(request, &mut progress).await?;

@@ -11,6 +11,7 @@ mod label;
 mod passes;
 mod predict;
 mod progress;
+mod sweep;
 mod synth;
 mod train;
 
@@ -58,6 +59,9 @@ pub(crate) enum Command {
     Predict(predict::PredictArgs),
     /// The names-only detector of algorithmically generated domains.
     Dga(dga::DgaArgs),
+    /// Train a grid (and random samples) of configs as one resumable tree of passes, and
+    /// write the paper's table for each dataset (`report.md`, `report.html`).
+    Sweep(sweep::SweepArgs),
 }
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -70,6 +74,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Eval(args) => eval::run(args).await,
         Command::Predict(args) => predict::run(args).await,
         Command::Dga(args) => dga::run(args, cli.quiet).await,
+        Command::Sweep(args) => sweep::run(args).await,
     }
 }
 
@@ -127,6 +132,13 @@ pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
                 | pdnsrep_synth::Error::ListsDirRequired { .. } => EXIT_INPUT,
                 pdnsrep_synth::Error::Dataset { source, .. } => records_exit_code(source),
                 _ => EXIT_RUNTIME,
+            };
+        }
+        if let Some(err) = cause.downcast_ref::<pdnsrep_sweep::Error>() {
+            return if err.is_input() {
+                EXIT_INPUT
+            } else {
+                EXIT_RUNTIME
             };
         }
         if let Some(err) = cause.downcast_ref::<pdnsrep_train::Error>() {

@@ -101,6 +101,7 @@ pub(crate) async fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<u8> {
         resume: args.resume,
         backend,
         stop_after_steps: None,
+        warm_start: None,
     };
     let mut progress = TrainProgress::new(quiet);
     let summary = pdnsrep_train::train(request, &mut progress)

@@ -8,4 +8,5 @@ mod kill;
 mod paper;
 mod pipeline;
 mod s3;
+mod sweep;
 mod train;

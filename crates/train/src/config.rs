@@ -32,6 +32,11 @@ pub struct PassConfig {
     /// The query engine's memory pool (MiB) for recomputing features between passes; past it,
     /// the engine spills. Unlimited when absent, which large datasets cannot afford.
     pub feature_memory_mib: Option<u64>,
+    /// Pass k+1 starts from pass k's final weights instead of a fresh initialization.
+    pub warm_start: bool,
+    /// Stop before pass k+1 (k ≥ 2) when less than this share of all records changed their
+    /// most probable class from pass k−1 to pass k: the predictions have settled.
+    pub min_change: Option<f64>,
 }
 
 impl Default for PassConfig {
@@ -40,6 +45,8 @@ impl Default for PassConfig {
             count: 1,
             threshold: None,
             feature_memory_mib: None,
+            warm_start: false,
+            min_change: None,
         }
     }
 }
@@ -175,6 +182,9 @@ impl RunConfig {
         }
         if p.threshold.is_some_and(|t| !(t > 0.0 && t <= 1.0)) {
             return Err(bad("`passes.threshold` must be in (0, 1]".into()));
+        }
+        if p.min_change.is_some_and(|c| !(0.0..=1.0).contains(&c)) {
+            return Err(bad("`passes.min_change` must be in [0, 1]".into()));
         }
         if p.feature_memory_mib.is_some_and(|m| m < 64) {
             return Err(bad("`passes.feature_memory_mib` must be at least 64".into()));

@@ -43,6 +43,9 @@ pub struct TrainRequest {
     /// Return after this many steps in this call, without a final checkpoint, as a kill would:
     /// lets tests interrupt a run at a chosen point.
     pub stop_after_steps: Option<u64>,
+    /// A new run starts from this finished run's final weights (same model config and input
+    /// shape) instead of a fresh initialization: a warm-started later pass.
+    pub warm_start: Option<RunDir>,
 }
 
 /// One logged step, for progress displays.
@@ -227,6 +230,37 @@ pub fn learning_rate(train: &TrainConfig, step: u64, total_steps: u64) -> f64 {
     }
 }
 
+/// The final weights of the finished run `from`, checked against its hash, for a run with the
+/// same model config and input shape.
+async fn warm_weights(
+    from: &RunDir,
+    config: &RunConfig,
+    shape: &InputShape,
+    device: &Device,
+) -> Result<ReputationNet> {
+    let refuse = |reason: String| Error::Run {
+        run: from.url().to_string(),
+        reason: format!("cannot warm-start from it: {reason}"),
+    };
+    let ModelConfig::Network(net) = &config.model else {
+        return Err(refuse("only networks can be warm-started".into()));
+    };
+    if from.config().await?.model != config.model {
+        return Err(refuse("its model config differs".into()));
+    }
+    if &from.info().await?.input_shape != shape {
+        return Err(refuse("its input shape differs".into()));
+    }
+    let bytes = from.require("model/model.bpk", "the final weights").await?;
+    let info: serde_json::Value = from.get_json("model/info.json").await?.unwrap_or_default();
+    from.verify(
+        "model/model.bpk",
+        &bytes,
+        info["sha256"]["model.bpk"].as_str(),
+    )?;
+    Ok(pdnsrep_model::load_network(net, shape, device, bytes)?)
+}
+
 async fn write_run_files(
     req: &TrainRequest,
     config: &RunConfig,
@@ -359,8 +393,11 @@ impl Session {
                 (model, cp.state, metrics)
             }
             None => {
+                let model = match &req.warm_start {
+                    Some(from) => warm_weights(from, config, &shape, &device).await?,
+                    None => pdnsrep_model::init_network(net, &shape, &device, train.seed)?,
+                };
                 write_run_files(req, config, source, &weights, train_rows).await?;
-                let model = pdnsrep_model::init_network(net, &shape, &device, train.seed)?;
                 (model, TrainState::default(), Vec::new())
             }
         };

@@ -31,6 +31,7 @@ impl Fixture {
             resume,
             backend: Backend::Flex,
             stop_after_steps: None,
+            warm_start: None,
         }
     }
 

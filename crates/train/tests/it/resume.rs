@@ -18,6 +18,7 @@ const CONFIG: &str = "[model]\nkind = \"network\"\nhidden = [16]\ndropout = 0.2\
 async fn run(f: &Fixture, name: &str, resume: bool, stop: Option<u64>) -> TrainSummary {
     let request = TrainRequest {
         stop_after_steps: stop,
+        warm_start: None,
         ..f.request(name, Some(CONFIG), resume)
     };
     train(request, &mut Quiet).await.unwrap()

@@ -1,0 +1,486 @@
+//! Running a sweep: its trials' passes form a tree of training runs, each trained once.
+//!
+//! ```text
+//! <sweep>/sweep.json              the expanded trials and the passes each one ends at
+//! <sweep>/nodes/<id>/             one pass: a training run (checkpoints, model, metrics)
+//! <sweep>/nodes/<id>/features/    its features, for passes after the first
+//! <sweep>/nodes/<id>/predictions/ its probabilities, once a later pass needs them
+//! <sweep>/nodes/<id>/node.json    written last: its summary and validation/test evaluations
+//! <sweep>/results.json, report.md, report.html
+//! ```
+//!
+//! A pass's id hashes the dataset and the config that trains it (the first pass) or its
+//! parent's id, its number and its neighbour settings (later ones), so trials that differ only
+//! in their pass count share their common passes, and a rerun of the same sweep, or of an
+//! edited one, finds every pass that is already done. A pass without `node.json` is resumed
+//! from its last checkpoint.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use pdnsrep_eval::{Accumulator, DEFAULT_FPR_TARGETS, Evaluation};
+use pdnsrep_records::Root;
+use pdnsrep_records::features::CLASSES;
+use pdnsrep_train::{
+    Backend, FeatureSource, PassConfig, Predictor, Quiet, RunConfig, RunDir, TrainRequest,
+    predict_split,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+use tokio::task::JoinSet;
+
+use crate::error::{Error, Result};
+use crate::passes::{FEATURES, NextPass, features_once, predict_once, prediction_change};
+use crate::report::{self, Report};
+use crate::spec::{Sweep, Trial, hash_json};
+
+/// One pass of the tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub id: String,
+    pub pass: u32,
+    pub parent: Option<String>,
+    pub dataset: String,
+    /// The config the pass trains with (its `passes` table reset: a node is one pass).
+    pub config: RunConfig,
+    pub next: NextPassRecord,
+    /// A trial it belongs to, for messages.
+    pub trial: String,
+}
+
+/// [`NextPass`] as saved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct NextPassRecord {
+    pub threshold: Option<f64>,
+    pub feature_memory_mib: Option<u64>,
+    pub warm_start: bool,
+    pub min_change: Option<f64>,
+}
+
+/// What a finished pass wrote to `node.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeResult {
+    pub id: String,
+    pub pass: u32,
+    pub steps: u64,
+    pub epochs: u64,
+    pub best_valid_macro_f1: Option<f64>,
+    pub train_seconds: f64,
+    /// Set when the pass was not trained because the one before it changed the predicted
+    /// class of fewer records than `passes.min_change`: that share. The evaluations are then
+    /// the previous pass's.
+    pub settled: Option<f64>,
+    pub valid: Option<Evaluation>,
+    pub test: Option<Evaluation>,
+}
+
+/// A trial with the passes it ends at.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlannedTrial {
+    #[serde(flatten)]
+    pub trial: Trial,
+    /// Node ids from the first pass to the last.
+    pub chain: Vec<String>,
+}
+
+/// The expanded sweep as `sweep.json` holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub name: String,
+    pub select: String,
+    pub datasets: BTreeMap<String, String>,
+    pub trials: Vec<PlannedTrial>,
+    pub nodes: Vec<Node>,
+}
+
+impl Plan {
+    pub fn new(sweep: &Sweep) -> Plan {
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut trials = Vec::new();
+        for trial in &sweep.trials {
+            let mut chain = Vec::new();
+            let mut parent: Option<String> = None;
+            let passes = &trial.config.passes;
+            let single = RunConfig {
+                passes: PassConfig::default(),
+                ..trial.config.clone()
+            };
+            for pass in 1..=passes.count {
+                let id = match &parent {
+                    None => hash_json(&serde_json::json!({
+                        "dataset": trial.dataset, "config": single,
+                    })),
+                    Some(parent) => hash_json(&serde_json::json!({
+                        "parent": parent, "pass": pass, "threshold": passes.threshold,
+                        "warm_start": passes.warm_start, "min_change": passes.min_change,
+                    })),
+                };
+                if !nodes.iter().any(|n| n.id == id) {
+                    nodes.push(Node {
+                        id: id.clone(),
+                        pass,
+                        parent: parent.clone(),
+                        dataset: trial.dataset.clone(),
+                        config: single.clone(),
+                        next: NextPassRecord {
+                            threshold: passes.threshold,
+                            feature_memory_mib: passes.feature_memory_mib,
+                            warm_start: passes.warm_start,
+                            min_change: passes.min_change,
+                        },
+                        trial: format!("{} [{}]", trial.name, trial.label),
+                    });
+                }
+                chain.push(id.clone());
+                parent = Some(id);
+            }
+            trials.push(PlannedTrial {
+                trial: trial.clone(),
+                chain,
+            });
+        }
+        Plan {
+            name: sweep.name.clone(),
+            select: sweep.select.to_string(),
+            datasets: sweep.datasets.clone(),
+            trials,
+            nodes,
+        }
+    }
+
+    /// Passes trained in all versus passes the trials would train one by one.
+    pub fn reuse(&self) -> (usize, usize) {
+        let separate = self.trials.iter().map(|t| t.chain.len()).sum();
+        (self.nodes.len(), separate)
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct SweepRequest {
+    pub sweep: Sweep,
+    /// The storage root of the sweep's feature datasets.
+    pub features: Root,
+    /// The sweep's folder (any storage root).
+    pub out: RunDir,
+    pub backend: Backend,
+    /// Overrides the file's `concurrency`.
+    pub concurrency: Option<usize>,
+}
+
+/// How a sweep run went.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepOutcome {
+    pub sweep: String,
+    pub trials: usize,
+    /// Passes in the tree, and passes the trials would need trained separately.
+    pub nodes: usize,
+    pub separate_passes: usize,
+    /// Passes found finished when this run started.
+    pub already_done: usize,
+    /// Passes this run trained (or finished training).
+    pub trained: usize,
+    pub failed: Vec<String>,
+    pub best: Option<report::Best>,
+    pub report_md: String,
+    pub report_html: String,
+}
+
+struct Context {
+    features: Root,
+    out: RunDir,
+    backend: Backend,
+    /// Held while a pass writes the predictions its children need: two children of one
+    /// parent must not write them at once.
+    locks: HashMap<String, Arc<Mutex<()>>>,
+    /// Each later pass's parent.
+    parents: HashMap<String, String>,
+}
+
+impl Context {
+    fn node_dir(&self, id: &str) -> Result<RunDir> {
+        let url = format!("{}/nodes/{id}", self.out.url().trim_end_matches('/'));
+        Ok(RunDir::open(&url)?)
+    }
+}
+
+/// Runs every pass that is not finished, at most `concurrency` at once, then writes the
+/// report. A failed pass fails its trials (and the passes after it) but not the others; the
+/// error comes after the report is written.
+pub async fn run_sweep(req: SweepRequest) -> Result<SweepOutcome> {
+    let plan = Plan::new(&req.sweep);
+    req.out.put_json("sweep.json", &plan).await?;
+    let limit = req.concurrency.unwrap_or(req.sweep.concurrency).max(1);
+    let locks = plan
+        .nodes
+        .iter()
+        .filter_map(|n| n.parent.clone())
+        .map(|p| (p, Arc::new(Mutex::new(()))))
+        .collect();
+    let ctx = Arc::new(Context {
+        features: req.features.clone(),
+        out: req.out.clone(),
+        backend: req.backend,
+        locks,
+        parents: plan
+            .nodes
+            .iter()
+            .filter_map(|n| Some((n.id.clone(), n.parent.clone()?)))
+            .collect(),
+    });
+    let mut done: HashMap<String, NodeResult> = HashMap::new();
+    for node in &plan.nodes {
+        if let Some(result) = ctx
+            .node_dir(&node.id)?
+            .get_json::<NodeResult>("node.json")
+            .await?
+        {
+            done.insert(node.id.clone(), result);
+        }
+    }
+    let already_done = done.len();
+    let (nodes, separate_passes) = plan.reuse();
+    tracing::info!(
+        trials = plan.trials.len(),
+        passes = nodes,
+        separate_passes,
+        already_done,
+        concurrency = limit,
+        "sweep `{}`",
+        plan.name
+    );
+    let mut failed: HashMap<String, String> = HashMap::new();
+    let mut running: HashSet<String> = HashSet::new();
+    let mut tasks: JoinSet<(String, Result<NodeResult>)> = JoinSet::new();
+    let handle = tokio::runtime::Handle::current();
+    loop {
+        for node in &plan.nodes {
+            if done.contains_key(&node.id) || failed.contains_key(&node.id) {
+                continue;
+            }
+            if let Some(parent) = node.parent.as_ref().filter(|p| failed.contains_key(*p)) {
+                failed.insert(node.id.clone(), format!("pass {parent} before it failed"));
+                continue;
+            }
+            let ready = node.parent.as_ref().is_none_or(|p| done.contains_key(p));
+            if !ready || running.contains(&node.id) || running.len() >= limit {
+                continue;
+            }
+            running.insert(node.id.clone());
+            let (ctx, node, handle) = (ctx.clone(), node.clone(), handle.clone());
+            // Training is compute bound and its future is not `Send`: each pass gets a
+            // blocking thread that drives it on the shared runtime.
+            tasks.spawn_blocking(move || {
+                let id = node.id.clone();
+                let result = handle.block_on(run_node(&ctx, &node));
+                (id, result)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        let (id, result) = joined.map_err(|e| Error::Worker(e.to_string()))?;
+        running.remove(&id);
+        match result {
+            Ok(result) => {
+                done.insert(id, result);
+            }
+            Err(e) => {
+                let text = chain(&e);
+                tracing::error!("{text}");
+                failed.insert(id, text);
+            }
+        }
+    }
+    let trained = done.len() - already_done;
+    let report = Report::build(&plan, &done, &failed, &req.sweep.select);
+    let (md, html) = (report.markdown(), report.html()?);
+    req.out.put_json("results.json", &report.rows).await?;
+    req.out
+        .put("report.md", md.clone().into_bytes().into())
+        .await?;
+    req.out.put("report.html", html.into_bytes().into()).await?;
+    let failed_trials: Vec<String> = plan
+        .trials
+        .iter()
+        .filter(|t| t.chain.iter().any(|id| failed.contains_key(id)))
+        .map(|t| format!("{} [{}]", t.trial.name, t.trial.label))
+        .collect();
+    let outcome = SweepOutcome {
+        sweep: plan.name.clone(),
+        trials: plan.trials.len(),
+        nodes,
+        separate_passes,
+        already_done,
+        trained,
+        failed: failed_trials,
+        best: report.best.clone(),
+        report_md: req.out.root.display("report.md"),
+        report_html: req.out.root.display("report.html"),
+    };
+    if !outcome.failed.is_empty() {
+        return Err(Error::TrialsFailed {
+            failed: outcome.failed.len(),
+            trials: outcome.trials,
+        });
+    }
+    Ok(outcome)
+}
+
+/// The error and its causes on one line.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+/// Trains (or resumes) one pass, evaluates it, and commits `node.json`.
+async fn run_node(ctx: &Context, node: &Node) -> Result<NodeResult> {
+    let wrap = |e: Error| Error::Node {
+        trial: node.trial.clone(),
+        pass: node.pass,
+        source: Box::new(e),
+    };
+    let dir = ctx.node_dir(&node.id)?;
+    let (root, dataset, warm_start) = match &node.parent {
+        None => (ctx.features.clone(), node.dataset.clone(), None),
+        Some(parent) => {
+            let previous = ctx.node_dir(parent)?;
+            if let Some(result) = settled(ctx, node, &previous).await.map_err(wrap)? {
+                dir.put_json("node.json", &result).await?;
+                return Ok(result);
+            }
+            {
+                let _guard = lock(ctx, Some(parent)).await;
+                predict_once(&previous, ctx.backend).await.map_err(wrap)?;
+            }
+            let first = FeatureSource::open(&ctx.features, &node.dataset)
+                .await
+                .map_err(|e| wrap(e.into()))?;
+            let how = NextPass {
+                threshold: node.next.threshold,
+                feature_memory_mib: node.next.feature_memory_mib,
+            };
+            features_once(&first, &previous, &dir, how)
+                .await
+                .map_err(wrap)?;
+            let warm = node.next.warm_start.then_some(previous);
+            (dir.root.clone(), FEATURES.to_string(), warm)
+        }
+    };
+    tracing::info!(pass = node.pass, id = %node.id, "training {}", node.trial);
+    let started = Instant::now();
+    let resume = dir.get("config.toml").await?.is_some();
+    let summary = pdnsrep_train::train(
+        TrainRequest {
+            features: root,
+            dataset,
+            run: dir.clone(),
+            config: Some(node.config.clone()),
+            resume,
+            backend: ctx.backend,
+            stop_after_steps: None,
+            warm_start,
+        },
+        &mut Quiet,
+    )
+    .await
+    .map_err(|e| wrap(e.into()))?;
+    let valid = evaluate(&dir, ctx.backend, "valid").await.map_err(wrap)?;
+    let test = evaluate(&dir, ctx.backend, "test").await.map_err(wrap)?;
+    let result = NodeResult {
+        id: node.id.clone(),
+        pass: node.pass,
+        steps: summary.steps,
+        epochs: summary.epochs,
+        best_valid_macro_f1: summary.best_valid_macro_f1,
+        train_seconds: started.elapsed().as_secs_f64(),
+        settled: None,
+        valid,
+        test,
+    };
+    dir.put_json("node.json", &result).await?;
+    tracing::info!(
+        pass = node.pass,
+        id = %node.id,
+        test_macro_f1 = ?result.test.as_ref().map(|e| e.macro_f1),
+        "finished {}",
+        node.trial
+    );
+    Ok(result)
+}
+
+/// For a pass ≥ 2 with `min_change`: the result that stands in for training it when the
+/// predictions have settled, that is when its parent already settled, or (from pass 3) when
+/// its parent changed the predicted class of fewer records than `min_change` from the
+/// grandparent. The stand-in carries the parent's evaluations.
+async fn settled(ctx: &Context, node: &Node, previous: &RunDir) -> Result<Option<NodeResult>> {
+    let Some(min) = node.next.min_change else {
+        return Ok(None);
+    };
+    let parent: NodeResult = previous
+        .get_json("node.json")
+        .await?
+        .ok_or_else(|| Error::Worker(format!("pass `{}` is not finished", previous.url())))?;
+    let stand_in = |share: f64| NodeResult {
+        id: node.id.clone(),
+        pass: node.pass,
+        steps: 0,
+        epochs: 0,
+        train_seconds: 0.0,
+        settled: Some(share),
+        ..parent.clone()
+    };
+    if let Some(share) = parent.settled {
+        return Ok(Some(stand_in(share)));
+    }
+    let grandparent = node.parent.as_ref().and_then(|p| ctx.parents.get(p));
+    let Some(grandparent) = grandparent else {
+        return Ok(None);
+    };
+    {
+        let _guard = lock(ctx, node.parent.as_deref()).await;
+        predict_once(previous, ctx.backend).await?;
+    }
+    let change = prediction_change(&ctx.node_dir(grandparent)?, previous).await?;
+    if change.share() >= min {
+        return Ok(None);
+    }
+    tracing::info!(
+        pass = node.pass,
+        changed = format!("{:.4}", change.share()),
+        "predictions settled: {} ends at pass {}",
+        node.trial,
+        node.pass - 1
+    );
+    Ok(Some(stand_in(change.share())))
+}
+
+/// Holds the lock of a parent's predictions, if it has children.
+async fn lock<'a>(
+    ctx: &'a Context,
+    parent: Option<&str>,
+) -> Option<tokio::sync::MutexGuard<'a, ()>> {
+    match parent.and_then(|p| ctx.locks.get(p)) {
+        Some(lock) => Some(lock.lock().await),
+        None => None,
+    }
+}
+
+/// The run's final model on one split; `None` when the split has no labelled rows.
+async fn evaluate(run: &RunDir, backend: Backend, split: &str) -> Result<Option<Evaluation>> {
+    let (predictor, _, info) = Predictor::load(run, backend).await?;
+    let predictions = predict_split(&predictor, &info, None, split, 4096).await?;
+    if predictions.labels.is_empty() {
+        return Ok(None);
+    }
+    let mut acc = Accumulator::new(&CLASSES, &DEFAULT_FPR_TARGETS)?;
+    acc.push_rows(&predictions.labels, &predictions.probs)?;
+    Ok(Some(acc.finish()?))
+}

@@ -1,0 +1,247 @@
+//! `pdnsrep sweep` on a small synthetic world: the pass tree trains each shared pass once, and
+//! a sweep killed at random points and resumed ends with the table of an uninterrupted one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use rand::{Rng, SeedableRng};
+
+use crate::harness::{bin, run_ok};
+
+/// Synthesizes, labels and featurizes a world of `records` under `root` as `features/<name>`.
+fn world(root: &Path, name: &str, records: u32, split: &str) {
+    let lists = root.join("lists").join(name);
+    run_ok(
+        bin()
+            .args(["synth", "--json", "--name", name, "--seed", "5"])
+            .args(["--records", &records.to_string(), "--out"])
+            .arg(root),
+    );
+    run_ok(
+        bin()
+            .args(["label", "--json", "--dataset", &format!("raw/{name}")])
+            .args(["--out-dataset", &format!("labelled/{name}")])
+            .args(["--split", split, "--in"])
+            .arg(root)
+            .arg("--lists")
+            .arg(lists.join("lists.toml"))
+            .arg("--prefixes")
+            .arg(lists.join("prefixes.csv")),
+    );
+    run_ok(
+        bin()
+            .args([
+                "features",
+                "--json",
+                "--dataset",
+                &format!("labelled/{name}"),
+            ])
+            .args(["--out-dataset", &format!("features/{name}"), "--in"])
+            .arg(root),
+    );
+}
+
+/// A sweep file over a small network, `epochs` of batches of 32; `trials` are `[[trial]]`
+/// tables.
+fn sweep_file(dir: &Path, name: &str, epochs: u32, datasets: &str, trials: &str) -> PathBuf {
+    let text = format!(
+        "concurrency = 2\n\
+         [base.model]\nkind = \"network\"\nhidden = [32]\n\
+         [base.train]\nepochs = {epochs}\nbatch_size = 32\nlearning_rate = 0.005\n\
+         warmup_steps = 10\npatience = 0\ncheckpoint_every = 40\n\
+         [datasets]\n{datasets}\n{trials}"
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn sweep_cmd(root: &Path, file: &Path, run: &Path) -> Command {
+    let mut cmd = bin();
+    cmd.args(["sweep", "--quiet", "--json", "--features"])
+        .arg(root)
+        .arg("--run")
+        .arg(run)
+        .arg(file);
+    cmd
+}
+
+/// Every file under `dir` with its modification time and length.
+fn files(dir: &Path) -> BTreeMap<PathBuf, (SystemTime, u64)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let meta = std::fs::metadata(&path).unwrap();
+                out.insert(path, (meta.modified().unwrap(), meta.len()));
+            }
+        }
+    }
+    out
+}
+
+fn results(run: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(run.join("results.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn pass_ids(row: &serde_json::Value) -> Vec<String> {
+    row["passes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["node"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_longer_trial_reuses_the_passes_it_shares_with_its_siblings() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    world(&root, "tree", 6000, "grouped-domain");
+    let run = dir.path().join("sweep");
+    let datasets = "grouped = \"features/tree\"";
+    let two = "[[trial]]\nname = \"one pass\"\n\
+               [[trial]]\nname = \"two passes\"\nset = { \"passes.count\" = 2 }\n";
+    let first = sweep_file(dir.path(), "first", 2, datasets, two);
+    let outcome = run_ok(&mut sweep_cmd(&root, &first, &run));
+    // Two trials, three passes between them, two trained: the first pass is shared.
+    assert_eq!(
+        (
+            &outcome["nodes"],
+            &outcome["separate_passes"],
+            &outcome["trained"]
+        ),
+        (&2.into(), &3.into(), &2.into()),
+        "{outcome}"
+    );
+    let rows = results(&run);
+    let (one, two_ids) = (pass_ids(&rows[0]), pass_ids(&rows[1]));
+    assert_eq!(two_ids.len(), 2);
+    assert_eq!(one[0], two_ids[0]);
+    let before = files(&run.join("nodes"));
+
+    // A third trial with three passes: only its third pass is trained.
+    let three =
+        format!("{two}[[trial]]\nname = \"three passes\"\nset = {{ \"passes.count\" = 3 }}\n");
+    let second = sweep_file(dir.path(), "second", 2, datasets, &three);
+    let outcome = run_ok(&mut sweep_cmd(&root, &second, &run));
+    assert_eq!(
+        (
+            &outcome["nodes"],
+            &outcome["already_done"],
+            &outcome["trained"]
+        ),
+        (&3.into(), &2.into(), &1.into()),
+        "{outcome}"
+    );
+    let after = files(&run.join("nodes"));
+    for (path, stamp) in &before {
+        // The predictions pass 2 now needs are new; nothing that existed was rewritten.
+        assert_eq!(
+            after.get(path),
+            Some(stamp),
+            "{} was rewritten",
+            path.display()
+        );
+    }
+    let rows = results(&run);
+    let three_ids = pass_ids(&rows[2]);
+    assert_eq!(three_ids.len(), 3);
+    assert_eq!(three_ids[..2], two_ids[..]);
+    let new_dirs: Vec<&PathBuf> = after
+        .keys()
+        .filter(|p| p.ends_with("node.json") && !before.contains_key(*p))
+        .collect();
+    assert_eq!(new_dirs.len(), 1, "{new_dirs:?}");
+    assert!(new_dirs[0].to_string_lossy().contains(&three_ids[2]));
+    for row in &rows {
+        assert_eq!(row["status"], "done", "{row}");
+    }
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("| three passes |"), "{report}");
+    assert!(report.contains("## Passes"), "{report}");
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("three passes"));
+    assert!(
+        !html.contains("src=\"http"),
+        "the page must not load anything"
+    );
+}
+
+/// The parts of a report a rerun must reproduce: each trial's status and test confusion.
+fn table(run: &Path) -> Vec<(String, String, String, serde_json::Value)> {
+    results(run)
+        .iter()
+        .map(|r| {
+            (
+                r["trial"].as_str().unwrap().to_string(),
+                r["label"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+                r["test"]["confusion"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_sweep_killed_three_times_and_resumed_ends_like_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    // Big enough that a pass trains for a second or two and its predictions are not perfect.
+    world(&root, "grouped", 30_000, "grouped-domain");
+    world(&root, "random", 30_000, "random");
+    let file = sweep_file(
+        dir.path(),
+        "kill",
+        8,
+        "grouped = \"features/grouped\"\nrandom = \"features/random\"",
+        "[[trial]]\nname = \"logreg\"\nset = { layers = 0 }\n\
+         [[trial]]\nname = \"two passes\"\nset = { \"passes.count\" = 2 }\n",
+    );
+    let whole = dir.path().join("whole");
+    let started = Instant::now();
+    let outcome = run_ok(&mut sweep_cmd(&root, &file, &whole));
+    let took = started.elapsed();
+    assert_eq!(outcome["trained"], 6, "{outcome}");
+
+    let seed: u64 = rand::rng().random();
+    eprintln!("kill points drawn with seed {seed}");
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
+    let killed = dir.path().join("killed");
+    let mut kills = 0;
+    for _ in 0..3 {
+        let wait = took.mul_f64(rng.random_range(0.05..0.3));
+        let mut child = sweep_cmd(&root, &file, &killed)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // A child still running has work left: killing it interrupts the sweep.
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills >= 2, "the sweep finished before it could be killed");
+    let outcome = run_ok(&mut sweep_cmd(&root, &file, &killed));
+    assert_eq!(outcome["failed"], serde_json::json!([]), "{outcome}");
+    assert_eq!(table(&killed), table(&whole));
+    let report = |run: &Path| std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert_eq!(report(&killed), report(&whole));
+    // The report sets the split modes side by side.
+    assert!(
+        report(&whole)
+            .contains("| trial | grouped accuracy | grouped macro-F1 | random accuracy |")
+    );
+}
