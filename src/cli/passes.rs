@@ -77,10 +77,7 @@ pub(crate) async fn train_passes(
     let mut last = None;
     let pass_dir = |pass: u32| RunDir::open(&format!("{}/pass-{pass}", run.trim_end_matches('/')));
     for pass in 1..=config.passes.count {
-        let dir = pass_dir(pass)?;
-        let (root, name, warm_start) = if pass == 1 {
-            (features.clone(), dataset.clone(), None)
-        } else {
+        if pass > 1 {
             let previous = pass_dir(pass - 1)?;
             predict_once(&previous, backend).await?;
             if pass > 2 {
@@ -102,6 +99,12 @@ pub(crate) async fn train_passes(
                     break;
                 }
             }
+        }
+        let dir = pass_dir(pass)?;
+        let (root, name, warm_start) = if pass == 1 {
+            (features.clone(), dataset.clone(), None)
+        } else {
+            let previous = pass_dir(pass - 1)?;
             let how = NextPass {
                 threshold: config.passes.threshold,
                 feature_memory_mib: config.passes.feature_memory_mib,

@@ -2,7 +2,7 @@
 //! data and manifests.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -149,5 +149,50 @@ fn s3_and_local_ingests_are_identical() {
     assert!(
         !local_manifest.sidecars.is_empty(),
         "the rejects file travels too"
+    );
+}
+
+#[test]
+fn a_sweep_keeps_all_its_state_on_s3_and_resumes_from_it() {
+    use crate::sweep::{sweep_cmd, sweep_file, world};
+    let moto = start_moto();
+    create_bucket(&moto.endpoint, "sweeps");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    world(&root, "s3", 6000, "grouped-domain");
+    let file = sweep_file(
+        dir.path(),
+        "s3",
+        2,
+        "grouped = \"features/s3\"",
+        "[[trial]]\nname = \"two passes\"\nset = { \"passes.count\" = 2 }\n",
+    );
+    let remote = "s3://sweeps/paper";
+    let mut cmd = sweep_cmd(&root, &file, Path::new(remote));
+    with_s3_env(&mut cmd, &moto.endpoint);
+    let first = run_ok(&mut cmd);
+    assert_eq!(
+        (&first["trained"], &first["nodes"]),
+        (&2.into(), &2.into()),
+        "{first}"
+    );
+    assert_eq!(first["report_md"], format!("{remote}/report.md"));
+    // Nothing of the sweep lands on local disk: pass 2's features and pass 1's predictions
+    // are written to and read from the bucket.
+    assert!(!dir.path().join("s3:").exists() && !root.join("sweeps").exists());
+
+    let mut again = sweep_cmd(&root, &file, Path::new(remote));
+    with_s3_env(&mut again, &moto.endpoint);
+    let second = run_ok(&mut again);
+    assert_eq!(
+        (&second["trained"], &second["already_done"]),
+        (&0.into(), &2.into())
+    );
+
+    let local = dir.path().join("local");
+    let here = run_ok(&mut sweep_cmd(&root, &file, &local));
+    assert_eq!(
+        here["best"]["value"], first["best"]["value"],
+        "{here} vs {first}"
     );
 }

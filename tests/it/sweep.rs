@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use crate::harness::{bin, run_ok};
 
 /// Synthesizes, labels and featurizes a world of `records` under `root` as `features/<name>`.
-fn world(root: &Path, name: &str, records: u32, split: &str) {
+pub(crate) fn world(root: &Path, name: &str, records: u32, split: &str) {
     let lists = root.join("lists").join(name);
     run_ok(
         bin()
@@ -45,12 +45,18 @@ fn world(root: &Path, name: &str, records: u32, split: &str) {
 
 /// A sweep file over a small network, `epochs` of batches of 32; `trials` are `[[trial]]`
 /// tables.
-fn sweep_file(dir: &Path, name: &str, epochs: u32, datasets: &str, trials: &str) -> PathBuf {
+pub(crate) fn sweep_file(
+    dir: &Path,
+    name: &str,
+    epochs: u32,
+    datasets: &str,
+    trials: &str,
+) -> PathBuf {
     let text = format!(
         "concurrency = 2\n\
          [base.model]\nkind = \"network\"\nhidden = [32]\n\
          [base.train]\nepochs = {epochs}\nbatch_size = 32\nlearning_rate = 0.005\n\
-         warmup_steps = 10\npatience = 0\ncheckpoint_every = 40\n\
+         warmup_steps = 10\npatience = 0\ncheckpoint_every = 40\nlog_every = 1\n\
          [datasets]\n{datasets}\n{trials}"
     );
     let path = dir.join(format!("{name}.toml"));
@@ -58,7 +64,7 @@ fn sweep_file(dir: &Path, name: &str, epochs: u32, datasets: &str, trials: &str)
     path
 }
 
-fn sweep_cmd(root: &Path, file: &Path, run: &Path) -> Command {
+pub(crate) fn sweep_cmd(root: &Path, file: &Path, run: &Path) -> Command {
     let mut cmd = bin();
     cmd.args(["sweep", "--quiet", "--json", "--features"])
         .arg(root)
@@ -173,6 +179,21 @@ fn a_longer_trial_reuses_the_passes_it_shares_with_its_siblings() {
         !html.contains("src=\"http"),
         "the page must not load anything"
     );
+
+    // The dataset written again under the same name is other data as far as the sweep knows:
+    // nothing of the old tree is reused.
+    std::fs::remove_dir_all(root.join("features/tree")).unwrap();
+    run_ok(
+        bin()
+            .args(["features", "--json", "--dataset", "labelled/tree"])
+            .args(["--out-dataset", "features/tree", "--in"])
+            .arg(&root),
+    );
+    let outcome = run_ok(&mut sweep_cmd(&root, &second, &run));
+    assert_eq!(
+        (&outcome["already_done"], &outcome["trained"]),
+        (&0.into(), &3.into())
+    );
 }
 
 /// The parts of a report a rerun must reproduce: each trial's status and test confusion.
@@ -244,4 +265,103 @@ fn a_sweep_killed_three_times_and_resumed_ends_like_an_uninterrupted_one() {
         report(&whole)
             .contains("| trial | grouped accuracy | grouped macro-F1 | random accuracy |")
     );
+}
+
+/// The loss of the first logged step of a pass's run.
+fn first_loss(run: &Path, node: &str) -> f64 {
+    let text = std::fs::read_to_string(run.join("nodes").join(node).join("metrics.jsonl")).unwrap();
+    let line = text.lines().next().unwrap();
+    let value: serde_json::Value = serde_json::from_str(line).unwrap();
+    value["report"]["loss"].as_f64().unwrap()
+}
+
+#[test]
+fn a_warm_started_pass_starts_from_its_parent_and_a_settled_pass_is_not_trained() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    world(&root, "warm", 6000, "grouped-domain");
+    let run = dir.path().join("sweep");
+    let file = sweep_file(
+        dir.path(),
+        "warm",
+        2,
+        "grouped = \"features/warm\"",
+        "[[trial]]\nname = \"cold\"\nset = { \"passes.count\" = 2 }\n\
+         [[trial]]\nname = \"warm\"\nset = { \"passes.count\" = 2, \"passes.warm_start\" = true }\n\
+         [[trial]]\nname = \"settles\"\nset = { \"passes.count\" = 3, \"passes.min_change\" = 1.0 }\n",
+    );
+    let outcome = run_ok(&mut sweep_cmd(&root, &file, &run));
+    // One shared first pass, a second pass for each trial, and the settled third pass.
+    assert_eq!(outcome["nodes"], 5, "{outcome}");
+    let rows = results(&run);
+    let (cold, warm, settles) = (pass_ids(&rows[0]), pass_ids(&rows[1]), pass_ids(&rows[2]));
+    assert_eq!((cold[0] == warm[0], warm[0] == settles[0]), (true, true));
+    // Warm: the first step already has the loss of a trained model, far below a fresh one's.
+    let (cold_loss, warm_loss) = (first_loss(&run, &cold[1]), first_loss(&run, &warm[1]));
+    assert!(
+        warm_loss < 0.5 * cold_loss,
+        "warm {warm_loss} vs cold {cold_loss}"
+    );
+    // Settled: fewer than all records changed class, so pass 3 stands in with pass 2's scores.
+    let third: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("nodes").join(&settles[2]).join("node.json")).unwrap(),
+    )
+    .unwrap();
+    let share = third["settled"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&share), "{third}");
+    assert_eq!(third["steps"], 0);
+    assert!(
+        !run.join("nodes")
+            .join(&settles[2])
+            .join("config.toml")
+            .exists()
+    );
+    assert_eq!(rows[2]["test"], rows[2]["passes"][1]["test"]);
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("not trained: "), "{report}");
+}
+
+#[test]
+fn train_with_min_change_stops_once_the_predictions_settle() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    world(&root, "chain", 6000, "grouped-domain");
+    let config = dir.path().join("chain.toml");
+    let text = |min_change: f64| {
+        format!(
+            "[model]\nkind = \"network\"\nhidden = [16]\n\
+             [train]\nepochs = 2\nbatch_size = 64\nwarmup_steps = 5\npatience = 0\n\
+             [passes]\ncount = 3\nmin_change = {min_change}\nwarm_start = true\n"
+        )
+    };
+    let train = |run: &Path| {
+        let mut cmd = bin();
+        cmd.args(["train", "--quiet", "--json", "--dataset", "features/chain"])
+            .arg("--features")
+            .arg(&root)
+            .arg("--config")
+            .arg(&config)
+            .arg("--run")
+            .arg(run);
+        run_ok(&mut cmd)
+    };
+    let passes = |run: &Path| -> Vec<serde_json::Value> {
+        serde_json::from_str(&std::fs::read_to_string(run.join("passes.json")).unwrap()).unwrap()
+    };
+    // Any change is "too little" at 1.0: pass 3 is never trained.
+    std::fs::write(&config, text(1.0)).unwrap();
+    let settled = dir.path().join("settled");
+    train(&settled);
+    let records = passes(&settled);
+    assert_eq!(records.len(), 2, "{records:?}");
+    let share = records[1]["changed_share"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&share), "{share}");
+    assert!(!settled.join("pass-3").exists());
+    // At 0 no change is small enough to stop: all three passes train.
+    std::fs::write(&config, text(0.0)).unwrap();
+    let all = dir.path().join("all");
+    train(&all);
+    let records = passes(&all);
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert_eq!(records[1]["changed_share"].as_f64(), Some(share));
 }

@@ -529,18 +529,16 @@ fn draw_bars(svg: &mut String, bars: &[(String, usize, f64)]) -> DrawResult {
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(bars.len())
+        // The first bar on top: segment 0 is at the bottom of the axis.
         .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => bars
-                .get(*i as usize)
-                .map(|b| b.0.clone())
-                .unwrap_or_default(),
+            SegmentValue::CenterOf(i) if *i < n => bars[(n - 1 - i) as usize].0.clone(),
             _ => String::new(),
         })
         .x_desc("test macro-F1")
         .label_style((FONT, 13))
         .draw()?;
     for (i, (_, label, value)) in bars.iter().enumerate() {
-        let i = i as u32;
+        let i = n - 1 - i as u32;
         let colour = palette(*label);
         chart.draw_series(std::iter::once(Rectangle::new(
             [

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use pdnsrep_eval::{Accumulator, DEFAULT_FPR_TARGETS, Evaluation};
-use pdnsrep_records::Root;
 use pdnsrep_records::features::CLASSES;
+use pdnsrep_records::{Root, read_manifest};
 use pdnsrep_train::{
     Backend, FeatureSource, PassConfig, Predictor, Quiet, RunConfig, RunDir, TrainRequest,
     predict_split,
@@ -95,7 +95,10 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(sweep: &Sweep) -> Plan {
+    /// The tree of `sweep`'s passes. `versions` maps each dataset to what identifies the data
+    /// it holds (its manifest's run id), so a dataset rewritten under the same name trains new
+    /// passes instead of reusing stale ones.
+    pub fn new(sweep: &Sweep, versions: &BTreeMap<String, String>) -> Plan {
         let mut nodes: Vec<Node> = Vec::new();
         let mut trials = Vec::new();
         for trial in &sweep.trials {
@@ -109,7 +112,9 @@ impl Plan {
             for pass in 1..=passes.count {
                 let id = match &parent {
                     None => hash_json(&serde_json::json!({
-                        "dataset": trial.dataset, "config": single,
+                        "dataset": trial.dataset,
+                        "version": versions.get(&trial.dataset),
+                        "config": single,
                     })),
                     Some(parent) => hash_json(&serde_json::json!({
                         "parent": parent, "pass": pass, "threshold": passes.threshold,
@@ -209,7 +214,13 @@ impl Context {
 /// report. A failed pass fails its trials (and the passes after it) but not the others; the
 /// error comes after the report is written.
 pub async fn run_sweep(req: SweepRequest) -> Result<SweepOutcome> {
-    let plan = Plan::new(&req.sweep);
+    let mut versions = BTreeMap::new();
+    for dataset in req.sweep.datasets.values() {
+        // Also checks, before anything trains, that every dataset exists.
+        let manifest = read_manifest(&req.features, dataset).await?;
+        versions.insert(dataset.clone(), manifest.run_id);
+    }
+    let plan = Plan::new(&req.sweep, &versions);
     req.out.put_json("sweep.json", &plan).await?;
     let limit = req.concurrency.unwrap_or(req.sweep.concurrency).max(1);
     let locks = plan
