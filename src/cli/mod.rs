@@ -11,6 +11,7 @@ mod label;
 mod passes;
 mod predict;
 mod progress;
+mod registry;
 mod sweep;
 mod synth;
 mod train;
@@ -62,6 +63,11 @@ pub(crate) enum Command {
     /// Train a grid (and random samples) of configs as one resumable tree of passes, and
     /// write the paper's table for each dataset (`report.md`, `report.html`).
     Sweep(sweep::SweepArgs),
+    /// Publish a finished run, or a sweep's best trial, as the next immutable version of a
+    /// model in a registry.
+    Publish(registry::PublishArgs),
+    /// List, show, diff, verify and promote published model versions.
+    Registry(registry::RegistryArgs),
 }
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -75,6 +81,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Predict(args) => predict::run(args).await,
         Command::Dga(args) => dga::run(args, cli.quiet).await,
         Command::Sweep(args) => sweep::run(args).await,
+        Command::Publish(args) => registry::publish(args).await,
+        Command::Registry(args) => registry::run(args).await,
     }
 }
 
@@ -132,6 +140,13 @@ pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
                 | pdnsrep_synth::Error::ListsDirRequired { .. } => EXIT_INPUT,
                 pdnsrep_synth::Error::Dataset { source, .. } => records_exit_code(source),
                 _ => EXIT_RUNTIME,
+            };
+        }
+        if let Some(err) = cause.downcast_ref::<pdnsrep_registry::Error>() {
+            return if err.is_input() {
+                EXIT_INPUT
+            } else {
+                EXIT_RUNTIME
             };
         }
         if let Some(err) = cause.downcast_ref::<pdnsrep_sweep::Error>() {

@@ -7,6 +7,7 @@ mod ingest;
 mod kill;
 mod paper;
 mod pipeline;
+mod registry;
 mod s3;
 mod sweep;
 mod train;

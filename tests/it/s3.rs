@@ -196,3 +196,45 @@ fn a_sweep_keeps_all_its_state_on_s3_and_resumes_from_it() {
         "{here} vs {first}"
     );
 }
+
+#[test]
+fn the_registry_publishes_verifies_and_claims_versions_on_s3() {
+    use crate::registry::{publish, registry, train_small};
+    let moto = start_moto();
+    create_bucket(&moto.endpoint, "models");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    crate::sweep::world(&root, "s3reg", 6000, "grouped-domain");
+    let trained = train_small(&root, dir.path(), "s3reg", "mlp", 1);
+    let reg = "s3://models/registry";
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            let mut cmd = publish(reg, "rep", &trained);
+            with_s3_env(&mut cmd, &moto.endpoint);
+            cmd.stdout(Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    let mut versions: Vec<u64> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success());
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            v["version"].as_u64().unwrap()
+        })
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(versions, [1, 2]);
+    let mut verify = registry(reg);
+    verify.args(["--json", "verify", "rep@v2", "--backend", "ndarray"]);
+    with_s3_env(&mut verify, &moto.endpoint);
+    let verified = run_ok(&mut verify);
+    assert!(
+        verified["golden_max_diff"].as_f64().unwrap() < 1e-4,
+        "{verified}"
+    );
+    let mut promote = registry(reg);
+    promote.args(["--json", "promote", "rep@v1", "--alias", "production"]);
+    with_s3_env(&mut promote, &moto.endpoint);
+    assert_eq!(run_ok(&mut promote)["version"], 1);
+}

@@ -68,8 +68,15 @@ impl Root {
                 })
             }
             "s3" | "s3a" => {
+                // Create-only writes (the registry's version claims) need S3's conditional
+                // writes, which object_store leaves off unless asked; AWS_CONDITIONAL_PUT
+                // (for example `disabled`) overrides.
+                let mut builder = AmazonS3Builder::from_env().with_url(location);
+                if std::env::var_os("AWS_CONDITIONAL_PUT").is_none() {
+                    builder = builder.with_config(AmazonS3ConfigKey::ConditionalPut, "etag");
+                }
                 let builder = configure(
-                    AmazonS3Builder::from_env().with_url(location),
+                    builder,
                     options,
                     |b: AmazonS3Builder, k: AmazonS3ConfigKey, v: &str| b.with_config(k, v),
                 )

@@ -308,6 +308,7 @@ pub async fn run_sweep(req: SweepRequest) -> Result<SweepOutcome> {
     let report = Report::build(&plan, &done, &failed, &req.sweep.select);
     let (md, html) = (report.markdown(), report.html()?);
     req.out.put_json("results.json", &report.rows).await?;
+    req.out.put_json("best.json", &report.best).await?;
     req.out
         .put("report.md", md.clone().into_bytes().into())
         .await?;
