@@ -36,8 +36,8 @@ pub(crate) struct PublishArgs {
     /// The sweep trial to publish, by name or id (default: the sweep's best).
     #[arg(long, requires = "sweep")]
     pub trial: Option<String>,
-    /// The trial's dataset label, when the name exists on several datasets.
-    #[arg(long, requires = "trial")]
+    /// The dataset label (split mode) of the trial, or whose best trial to publish.
+    #[arg(long, requires = "sweep")]
     pub label: Option<String>,
     /// Rows in the golden batch replayed on every load.
     #[arg(long, default_value_t = 32)]
@@ -92,16 +92,30 @@ async fn sweep_trial(
         .get_json("results.json")
         .await?
         .ok_or_else(|| UsageError(format!("`{sweep}` holds no sweep results (results.json)")))?;
-    let best: Option<pdnsrep_sweep::Best> = dir.get_json("best.json").await?;
+    let best: Vec<pdnsrep_sweep::Best> = dir.get_json("best.json").await?.unwrap_or_default();
     let chosen: Vec<&pdnsrep_sweep::Row> = match trial {
         Some(t) => rows
             .iter()
             .filter(|r| (r.trial == t || r.id == t) && label.is_none_or(|l| r.label == l))
             .collect(),
         None => {
+            let labels: Vec<&str> = best.iter().map(|b| b.label.as_str()).collect();
+            let best = match (label, best.as_slice()) {
+                (Some(l), _) => best.iter().find(|b| b.label == l),
+                (None, [one]) => Some(one),
+                (None, []) => None,
+                (None, _) => {
+                    return Err(UsageError(format!(
+                        "`{sweep}` ran on several datasets ({}); pick one with --label",
+                        labels.join(", ")
+                    ))
+                    .into());
+                }
+            };
             let best = best.ok_or_else(|| {
                 UsageError(format!(
-                    "`{sweep}` has no best trial; name one with --trial"
+                    "`{sweep}` has no best trial{}; name one with --trial",
+                    label.map(|l| format!(" on `{l}`")).unwrap_or_default()
                 ))
             })?;
             rows.iter().filter(|r| r.id == best.id).collect()

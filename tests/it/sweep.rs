@@ -260,6 +260,34 @@ fn a_sweep_killed_three_times_and_resumed_ends_like_an_uninterrupted_one() {
     assert_eq!(table(&killed), table(&whole));
     let report = |run: &Path| std::fs::read_to_string(run.join("report.md")).unwrap();
     assert_eq!(report(&killed), report(&whole));
+    // Publishing a sweep's best trial needs the dataset when there are several.
+    let reg = dir.path().join("registry");
+    let publish = |label: Option<&str>| {
+        let mut cmd = bin();
+        cmd.args(["publish", "--json", "--model", "best", "--registry"])
+            .arg(&reg)
+            .arg("--sweep")
+            .arg(&whole);
+        if let Some(label) = label {
+            cmd.args(["--label", label]);
+        }
+        crate::harness::run(&mut cmd)
+    };
+    let refused = publish(None);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--label"));
+    let published = publish(Some("random"));
+    assert!(published.status.success());
+    let shown = run_ok(
+        bin()
+            .args(["registry", "--json", "--registry"])
+            .arg(&reg)
+            .args(["show", "best"]),
+    );
+    let best = &outcome["best"][1];
+    assert_eq!(best["label"], "random");
+    let note = shown["artifact"]["source_note"].as_str().unwrap();
+    assert!(note.contains(best["trial"].as_str().unwrap()), "{note}");
     // The report sets the split modes side by side.
     assert!(
         report(&whole)

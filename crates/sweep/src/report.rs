@@ -59,7 +59,8 @@ pub struct Report {
     pub name: String,
     pub datasets: BTreeMap<String, String>,
     pub rows: Vec<Row>,
-    pub best: Option<Best>,
+    /// The best trial of each dataset, in label order.
+    pub best: Vec<Best>,
     passes_trained: usize,
     passes_separate: usize,
 }
@@ -123,20 +124,27 @@ impl Report {
                 }
             })
             .collect();
-        let best = rows
-            .iter()
-            .filter_map(|r| {
-                let eval = if select.split == "valid" {
-                    &r.valid
-                } else {
-                    &r.test
-                };
-                Some((r, select.value(eval.as_ref()?)?))
-            })
-            // The first of equal scores wins, so the choice is stable.
-            .fold(None::<(&Row, f64)>, |best, (r, v)| match best {
-                Some((_, b)) if b >= v => best,
-                _ => Some((r, v)),
+        // Split modes are not comparable (a random split is easier), so each dataset has its
+        // own best trial.
+        let best = plan
+            .datasets
+            .keys()
+            .filter_map(|label| {
+                rows.iter()
+                    .filter(|r| &r.label == label)
+                    .filter_map(|r| {
+                        let eval = if select.split == "valid" {
+                            &r.valid
+                        } else {
+                            &r.test
+                        };
+                        Some((r, select.value(eval.as_ref()?)?))
+                    })
+                    // The first of equal scores wins, so the choice is stable.
+                    .fold(None::<(&Row, f64)>, |best, (r, v)| match best {
+                        Some((_, b)) if b >= v => best,
+                        _ => Some((r, v)),
+                    })
             })
             .map(|(r, value)| Best {
                 trial: r.trial.clone(),
@@ -145,7 +153,8 @@ impl Report {
                 metric: select.to_string(),
                 value,
                 test_macro_f1: r.test.as_ref().map(|e| e.macro_f1),
-            });
+            })
+            .collect();
         let (passes_trained, passes_separate) = plan.reuse();
         Report {
             name: plan.name.clone(),
@@ -167,7 +176,7 @@ impl Report {
             self.passes_trained,
             self.passes_separate
         )];
-        if let Some(b) = &self.best {
+        for b in &self.best {
             lines.push(format!(
                 "Best by {}: `{}` on `{}` ({}; test macro-F1 {}).",
                 b.metric,

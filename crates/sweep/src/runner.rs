@@ -187,7 +187,8 @@ pub struct SweepOutcome {
     /// Passes this run trained (or finished training).
     pub trained: usize,
     pub failed: Vec<String>,
-    pub best: Option<report::Best>,
+    /// The best trial of each dataset.
+    pub best: Vec<report::Best>,
     pub report_md: String,
     pub report_html: String,
 }
