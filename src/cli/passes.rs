@@ -48,6 +48,14 @@ pub(crate) async fn train_passes(
     backend: Backend,
     quiet: bool,
 ) -> anyhow::Result<TrainSummary> {
+    if run.starts_with("memory:") {
+        return Err(UsageError(
+            "a multi-pass run reopens its passes by URL, which a `memory://` store does not \
+             survive; use a folder or a bucket"
+                .into(),
+        )
+        .into());
+    }
     let top = RunDir::open(run)?;
     let saved: Option<RunConfig> = top.get_json("passes-config.json").await?;
     let config = match (saved, config, resume) {

@@ -7,6 +7,7 @@ use pdnsrep_records::Root;
 use pdnsrep_sweep::{Sweep, SweepRequest, run_sweep};
 use pdnsrep_train::RunDir;
 
+use super::UsageError;
 use super::train::BackendArg;
 
 #[derive(Debug, Args)]
@@ -24,9 +25,9 @@ pub(crate) struct SweepArgs {
     /// continue from their last checkpoint.
     #[arg(long)]
     pub run: Option<String>,
-    /// Trials trained at once (default: the file's `concurrency`, else 1).
-    #[arg(long)]
-    pub concurrency: Option<usize>,
+    /// Passes trained at once (default: the file's `concurrency`, else 1).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: Option<u16>,
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: BackendArg,
     /// Print the outcome as JSON on stdout instead of the report.
@@ -43,13 +44,21 @@ pub(crate) async fn run(args: SweepArgs) -> anyhow::Result<u8> {
     };
     let backend = pdnsrep_train::Backend::from(args.backend);
     backend.device()?;
+    if run.starts_with("memory:") {
+        return Err(UsageError(
+            "a sweep reopens its passes by URL, which a `memory://` store does not survive; \
+             use a folder or a bucket"
+                .into(),
+        )
+        .into());
+    }
     let out = RunDir::open(&run)?;
     let outcome = run_sweep(SweepRequest {
         sweep,
         features,
         out: out.clone(),
         backend,
-        concurrency: args.concurrency,
+        concurrency: args.concurrency.map(usize::from),
     })
     .await?;
     print_outcome(&outcome, &out, args.json).await?;

@@ -393,3 +393,41 @@ fn train_with_min_change_stops_once_the_predictions_settle() {
     assert_eq!(records.len(), 3, "{records:?}");
     assert_eq!(records[1]["changed_share"].as_f64(), Some(share));
 }
+
+#[test]
+fn a_sweep_refuses_missing_or_wrong_datasets_and_a_folder_another_sweep_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    world(&root, "bad", 3000, "grouped-domain");
+    let trial = "[[trial]]\nname = \"one\"\n";
+    let run = dir.path().join("sweep");
+    for (datasets, needle) in [
+        ("g = \"features/nope\"", "`datasets.g`"),
+        ("g = \"labelled/bad\"", "not features"),
+    ] {
+        let file = sweep_file(dir.path(), "bad", 1, datasets, trial);
+        let out = crate::harness::run(&mut sweep_cmd(&root, &file, &run));
+        assert_eq!(out.status.code(), Some(2), "{datasets}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{datasets}: {stderr}");
+    }
+    let file = sweep_file(dir.path(), "ok", 1, "g = \"features/bad\"", trial);
+    // A live process holds the folder (this test's own).
+    std::fs::create_dir_all(&run).unwrap();
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    let lock = |pid: u32| {
+        let text = format!("{{\"host\": \"{host}\", \"pid\": {pid}, \"since_unix_s\": 0}}");
+        std::fs::write(run.join("_lock.json"), text).unwrap();
+    };
+    lock(std::process::id());
+    let out = crate::harness::run(&mut sweep_cmd(&root, &file, &run));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is running a sweep in this folder"));
+    // A dead one does not: its lock is taken over, and released at the end.
+    lock(u32::MAX - 1);
+    let outcome = run_ok(&mut sweep_cmd(&root, &file, &run));
+    assert_eq!(outcome["trained"], 1, "{outcome}");
+    assert!(!run.join("_lock.json").exists());
+}

@@ -127,6 +127,23 @@ impl NetworkConfig {
         if self.hidden.contains(&0) {
             return Err("hidden layer widths must be positive".into());
         }
+        // Bounds that keep a typo from asking for terabytes of weights.
+        if self.hidden.len() > MAX_LAYERS || self.hidden.iter().any(|&w| w > MAX_WIDTH) {
+            return Err(format!(
+                "at most {MAX_LAYERS} hidden layers of at most {MAX_WIDTH} units, got {} layers \
+                 up to {} wide",
+                self.hidden.len(),
+                self.hidden.iter().max().unwrap_or(&0)
+            ));
+        }
+        if self.embedding_dim > MAX_WIDTH
+            || self.chars.channels > MAX_WIDTH
+            || self.chars.embedding_dim > MAX_WIDTH
+        {
+            return Err(format!(
+                "embedding and character widths must be at most {MAX_WIDTH}"
+            ));
+        }
         if self.embedding_dim == 0 || self.max_embedding_rows < 2 {
             return Err("`embedding_dim` must be positive and `max_embedding_rows` ≥ 2".into());
         }
@@ -146,6 +163,11 @@ impl NetworkConfig {
         Ok(())
     }
 }
+
+/// The most hidden layers a network may have.
+pub const MAX_LAYERS: usize = 16;
+/// The widest layer, embedding or character encoder a network may have.
+pub const MAX_WIDTH: usize = 16_384;
 
 fn default_embedding_dim() -> usize {
     8

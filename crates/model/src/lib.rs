@@ -19,7 +19,8 @@ mod rule;
 
 pub use burn::tensor::Device;
 pub use config::{
-    Activation, CharEncoderConfig, CharEncoderKind, ModelConfig, NetworkConfig, RuleConfig,
+    Activation, CharEncoderConfig, CharEncoderKind, MAX_LAYERS, MAX_WIDTH, ModelConfig,
+    NetworkConfig, RuleConfig,
 };
 pub use error::{Error, Result};
 pub use network::{InputShape, Inputs, ReputationNet, bucket};

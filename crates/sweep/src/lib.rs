@@ -19,4 +19,4 @@ mod spec;
 pub use error::{Error, Result};
 pub use report::{Best, PassRow, Report, Row};
 pub use runner::{Node, NodeResult, Plan, PlannedTrial, SweepOutcome, SweepRequest, run_sweep};
-pub use spec::{DEFAULT_LABEL, Selector, Sweep, Trial};
+pub use spec::{DEFAULT_LABEL, MAX_TRIALS, Selector, Sweep, Trial};

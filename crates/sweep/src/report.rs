@@ -168,14 +168,21 @@ impl Report {
 
     fn summary(&self) -> Vec<String> {
         let done = self.rows.iter().filter(|r| r.status == "done").count();
+        let count =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         let mut lines = vec![format!(
-            "{} trials on {} dataset(s), {done} finished; {} passes trained for what would be \
-             {} trained one trial at a time.",
-            self.rows.len(),
-            self.datasets.len(),
-            self.passes_trained,
+            "{} on {}, {done} finished; {} trained for what would be {} trained one trial at a \
+             time.",
+            count(self.rows.len(), "trial", "trials"),
+            count(self.datasets.len(), "dataset", "datasets"),
+            count(self.passes_trained, "pass", "passes"),
             self.passes_separate
         )];
+        if self.best.is_empty() {
+            lines.push(
+                "No best trial: no trial has an evaluation on the `select` split.".to_string(),
+            );
+        }
         for b in &self.best {
             lines.push(format!(
                 "Best by {}: `{}` on `{}` ({}; test macro-F1 {}).",
@@ -209,6 +216,9 @@ impl Report {
                                 cells.extend([num(m.precision), num(m.recall), num(m.f1)]);
                             }
                             cells.extend([num(e.accuracy), num(e.macro_f1)]);
+                        }
+                        None if r.status == "done" => {
+                            cells.extend(vec!["n/a".to_string(); columns.len() - 1]);
                         }
                         None => cells.extend(vec![r.status.clone(); columns.len() - 1]),
                     }
@@ -394,11 +404,22 @@ impl Report {
             if !table.note.is_empty() {
                 let _ = write!(out, "{}\n\n", table.note);
             }
-            let cell = |s: &String| s.replace('|', "\\|");
+            let cell = |s: &String| md_cell(s);
             let header: Vec<String> = table.columns.iter().map(cell).collect();
             let _ = writeln!(out, "| {} |", header.join(" | "));
+            // Numbers align right, text left.
             let rules: Vec<&str> = (0..table.columns.len())
-                .map(|i| if i == 0 { "---" } else { "---:" })
+                .map(|i| {
+                    let numeric = table.rows.iter().all(|r| {
+                        r.get(i)
+                            .is_some_and(|c| c == "n/a" || c.parse::<f64>().is_ok())
+                    });
+                    if numeric && !table.rows.is_empty() {
+                        "---:"
+                    } else {
+                        "---"
+                    }
+                })
                 .collect();
             let _ = writeln!(out, "| {} |", rules.join(" | "));
             for row in &table.rows {
@@ -624,6 +645,14 @@ fn draw_passes(svg: &mut String, lines: &[PassLine]) -> DrawResult {
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+/// Text for a Markdown table cell: no pipes, no HTML, on one line.
+fn md_cell(text: &str) -> String {
+    text.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace(['\n', '\r'], " ")
 }
 
 fn escape(text: &str) -> String {

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use object_store::{ObjectStore as _, ObjectStoreExt as _};
 use pdnsrep_eval::{Accumulator, DEFAULT_FPR_TARGETS, Evaluation};
 use pdnsrep_records::features::CLASSES;
 use pdnsrep_records::{Root, read_manifest};
@@ -98,7 +99,9 @@ impl Plan {
     /// The tree of `sweep`'s passes. `versions` maps each dataset to what identifies the data
     /// it holds (its manifest's run id), so a dataset rewritten under the same name trains new
     /// passes instead of reusing stale ones.
-    pub fn new(sweep: &Sweep, versions: &BTreeMap<String, String>) -> Plan {
+    pub fn new(sweep: &Sweep, versions: &BTreeMap<String, String>, backend: Backend) -> Plan {
+        // Backends agree only to rounding, so a pass trained on another one is another pass.
+        let backend = format!("{backend:?}").to_lowercase();
         let mut nodes: Vec<Node> = Vec::new();
         let mut trials = Vec::new();
         for trial in &sweep.trials {
@@ -114,6 +117,7 @@ impl Plan {
                     None => hash_json(&serde_json::json!({
                         "dataset": trial.dataset,
                         "version": versions.get(&trial.dataset),
+                        "backend": backend,
                         "config": single,
                     })),
                     Some(parent) => hash_json(&serde_json::json!({
@@ -206,8 +210,9 @@ struct Context {
 
 impl Context {
     fn node_dir(&self, id: &str) -> Result<RunDir> {
-        let url = format!("{}/nodes/{id}", self.out.url().trim_end_matches('/'));
-        Ok(RunDir::open(&url)?)
+        Ok(RunDir::open(
+            &self.out.root.display(&format!("nodes/{id}")),
+        )?)
     }
 }
 
@@ -215,13 +220,36 @@ impl Context {
 /// report. A failed pass fails its trials (and the passes after it) but not the others; the
 /// error comes after the report is written.
 pub async fn run_sweep(req: SweepRequest) -> Result<SweepOutcome> {
+    // Every dataset is checked before anything trains.
     let mut versions = BTreeMap::new();
-    for dataset in req.sweep.datasets.values() {
-        // Also checks, before anything trains, that every dataset exists.
-        let manifest = read_manifest(&req.features, dataset).await?;
+    for (label, dataset) in &req.sweep.datasets {
+        let bad = |reason: String| Error::Spec {
+            path: format!("sweep `{}`", req.sweep.name),
+            reason: format!(
+                "`datasets.{label}` (`{}`): {reason}",
+                req.features.display(dataset)
+            ),
+        };
+        let manifest = match read_manifest(&req.features, dataset).await {
+            Ok(m) => m,
+            Err(pdnsrep_records::Error::DatasetNotFound { .. }) => {
+                return Err(bad("no such dataset (no `_manifest.json`)".into()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if manifest.kind != "features" {
+            return Err(bad(format!(
+                "holds `{}`, not features (run `pdnsrep features` on it first)",
+                manifest.kind
+            )));
+        }
         versions.insert(dataset.clone(), manifest.run_id);
     }
-    let plan = Plan::new(&req.sweep, &versions);
+    for note in &req.sweep.notes {
+        tracing::warn!("{note}");
+    }
+    let plan = Plan::new(&req.sweep, &versions, req.backend);
+    let lock = Lock::take(&req.out).await?;
     req.out.put_json("sweep.json", &plan).await?;
     let limit = req.concurrency.unwrap_or(req.sweep.concurrency).max(1);
     let locks = plan
@@ -243,12 +271,18 @@ pub async fn run_sweep(req: SweepRequest) -> Result<SweepOutcome> {
     });
     let mut done: HashMap<String, NodeResult> = HashMap::new();
     for node in &plan.nodes {
-        if let Some(result) = ctx
+        match ctx
             .node_dir(&node.id)?
             .get_json::<NodeResult>("node.json")
-            .await?
+            .await
         {
-            done.insert(node.id.clone(), result);
+            Ok(Some(result)) => {
+                done.insert(node.id.clone(), result);
+            }
+            Ok(None) => {}
+            // An unreadable result is not trusted: the pass is evaluated again (its training
+            // resumes from what is there).
+            Err(e) => tracing::warn!("{e}; pass {} is redone", node.id),
         }
     }
     let already_done = done.len();
@@ -314,6 +348,7 @@ pub async fn run_sweep(req: SweepRequest) -> Result<SweepOutcome> {
         .put("report.md", md.clone().into_bytes().into())
         .await?;
     req.out.put("report.html", html.into_bytes().into()).await?;
+    lock.release().await;
     let failed_trials: Vec<String> = plan
         .trials
         .iter()
@@ -339,6 +374,99 @@ pub async fn run_sweep(req: SweepRequest) -> Result<SweepOutcome> {
         });
     }
     Ok(outcome)
+}
+
+/// `_lock.json` in the sweep folder while a sweep runs there: two sweeps on one folder would
+/// train the same passes into the same runs. A lock left by a killed sweep on this machine
+/// (its process is gone) is taken over; one from another machine must be removed by hand.
+struct Lock {
+    dir: RunDir,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LockRecord {
+    host: String,
+    pid: u32,
+    since_unix_s: u64,
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+impl Lock {
+    const FILE: &'static str = "_lock.json";
+
+    async fn take(dir: &RunDir) -> Result<Lock> {
+        let record = LockRecord {
+            host: host_name(),
+            pid: std::process::id(),
+            since_unix_s: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        };
+        let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
+        let path = dir.root.path(Lock::FILE);
+        for _ in 0..2 {
+            let options = object_store::PutOptions {
+                mode: object_store::PutMode::Create,
+                ..object_store::PutOptions::default()
+            };
+            let put = dir
+                .root
+                .store()
+                .put_opts(&path, bytes.clone().into(), options)
+                .await;
+            match put {
+                Ok(_) => return Ok(Lock { dir: dir.clone() }),
+                Err(object_store::Error::AlreadyExists { .. }) => {
+                    let holder: Option<LockRecord> = dir.get_json(Lock::FILE).await.ok().flatten();
+                    let stale = holder.as_ref().is_some_and(|h| {
+                        h.host == record.host
+                            && !std::path::Path::new(&format!("/proc/{}", h.pid)).exists()
+                    });
+                    if !stale {
+                        let who = holder.map_or_else(
+                            || "another sweep".to_string(),
+                            |h| format!("process {} on `{}`", h.pid, h.host),
+                        );
+                        return Err(Error::State {
+                            sweep: dir.url().to_string(),
+                            reason: format!(
+                                "{who} is running a sweep in this folder; wait for it, or delete \
+                                 `{}` if it is dead",
+                                dir.root.display(Lock::FILE)
+                            ),
+                        });
+                    }
+                    tracing::warn!("taking over the lock of a sweep that died");
+                    let _ = dir.root.store().delete(&path).await;
+                }
+                // A store without create-only writes: run without a lock.
+                Err(object_store::Error::NotImplemented { .. }) => {
+                    return Ok(Lock { dir: dir.clone() });
+                }
+                Err(e) => {
+                    return Err(pdnsrep_train::Error::Store {
+                        location: dir.root.display(Lock::FILE),
+                        source: e,
+                    }
+                    .into());
+                }
+            }
+        }
+        Err(Error::State {
+            sweep: dir.url().to_string(),
+            reason: "could not take the sweep's lock".into(),
+        })
+    }
+
+    async fn release(self) {
+        let path = self.dir.root.path(Lock::FILE);
+        let _ = self.dir.root.store().delete(&path).await;
+    }
 }
 
 /// The error and its causes on one line.
@@ -387,9 +515,10 @@ async fn run_node(ctx: &Context, node: &Node) -> Result<NodeResult> {
             (dir.root.clone(), FEATURES.to_string(), warm)
         }
     };
-    tracing::info!(pass = node.pass, id = %node.id, "training {}", node.trial);
     let started = Instant::now();
     let resume = dir.get("config.toml").await?.is_some();
+    let verb = if resume { "resuming" } else { "training" };
+    tracing::info!(pass = node.pass, id = %node.id, "{verb} {}", node.trial);
     let summary = pdnsrep_train::train(
         TrainRequest {
             features: root,

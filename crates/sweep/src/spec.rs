@@ -42,6 +42,8 @@ use crate::error::{Error, Result};
 
 /// The label of the only dataset when the sweep file names none.
 pub const DEFAULT_LABEL: &str = "default";
+/// The most trials a sweep file may expand to on one dataset.
+pub const MAX_TRIALS: usize = 10_000;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +88,8 @@ pub struct Sweep {
     pub datasets: BTreeMap<String, String>,
     /// Every trial on every dataset, deduplicated by id, in file order.
     pub trials: Vec<Trial>,
+    /// What the expansion merged (trials with the same config), for the log.
+    pub notes: Vec<String>,
 }
 
 /// One configuration on one dataset.
@@ -202,11 +206,35 @@ impl Sweep {
                 ));
             }
         };
+        let name = file.name.unwrap_or_else(|| default_name.to_string());
+        check_label(&name, "sweep name")?;
         let mut datasets = file.datasets;
-        if datasets.is_empty() {
-            let dataset = dataset.ok_or("no `[datasets]` in the file and no `--dataset` given")?;
-            datasets.insert(DEFAULT_LABEL.into(), dataset.into());
+        match (datasets.is_empty(), dataset) {
+            (true, Some(dataset)) => {
+                datasets.insert(DEFAULT_LABEL.into(), dataset.into());
+            }
+            (true, None) => {
+                return Err("no `[datasets]` in the file and no `--dataset` given".into());
+            }
+            (false, Some(_)) => {
+                return Err(
+                    "`--dataset` and the file's `[datasets]` both name datasets; use one".into(),
+                );
+            }
+            (false, None) => {}
         }
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        for (label, dataset) in &datasets {
+            check_label(label, "dataset label")?;
+            pdnsrep_records::check_dataset_name(dataset)
+                .map_err(|e| format!("`datasets.{label}`: {e}"))?;
+            if let Some(other) = seen.insert(dataset.as_str(), label.as_str()) {
+                return Err(format!(
+                    "`datasets.{other}` and `datasets.{label}` name the same dataset"
+                ));
+            }
+        }
+        apply(&base, &[]).map_err(|e| format!("`base`: {e}"))?;
         let concurrency = file.concurrency.unwrap_or(1);
         if concurrency == 0 {
             return Err("`concurrency` must be at least 1".into());
@@ -215,6 +243,15 @@ impl Sweep {
 
         let mut configs: Vec<(String, Vec<(String, Value)>)> = Vec::new();
         for named in file.trial {
+            if named.name.trim().is_empty() || named.name.chars().any(char::is_control) {
+                return Err(format!(
+                    "trial name {:?} must be non-empty, without control characters",
+                    named.name
+                ));
+            }
+            if configs.iter().any(|(n, _)| *n == named.name) {
+                return Err(format!("two trials are named `{}`", named.name));
+            }
             configs.push((named.name, named.set.into_iter().collect()));
         }
         for assignment in grid(&file.grid)? {
@@ -229,12 +266,18 @@ impl Sweep {
             return Err("the sweep has no trials: add [[trial]], [grid] or [random]".into());
         }
         let mut trials: Vec<Trial> = Vec::new();
+        let mut notes = Vec::new();
         for (label, dataset) in &datasets {
             for (name, assignment) in &configs {
                 let config =
                     apply(&base, assignment).map_err(|e| format!("trial `{name}`: {e}"))?;
                 let id = trial_id(dataset, &config);
-                if trials.iter().any(|t| t.id == id) {
+                if let Some(same) = trials.iter().find(|t| t.id == id) {
+                    notes.push(format!(
+                        "trial `{name}` on `{label}` has the config of `{}`: trained once, \
+                         reported as `{}`",
+                        same.name, same.name
+                    ));
                     continue;
                 }
                 trials.push(Trial {
@@ -251,11 +294,12 @@ impl Sweep {
             }
         }
         Ok(Sweep {
-            name: file.name.unwrap_or_else(|| default_name.to_string()),
+            name,
             concurrency,
             select,
             datasets,
             trials,
+            notes,
         })
     }
 }
@@ -265,6 +309,16 @@ fn grid(table: &Table) -> std::result::Result<Vec<Vec<(String, Value)>>, String>
     let mut out: Vec<Vec<(String, Value)>> = vec![Vec::new()];
     if table.is_empty() {
         return Ok(Vec::new());
+    }
+    let combinations = table
+        .values()
+        .map(|v| v.as_array().map_or(1, Vec::len).max(1))
+        .try_fold(1usize, |acc, n| acc.checked_mul(n))
+        .unwrap_or(usize::MAX);
+    if combinations > MAX_TRIALS {
+        return Err(format!(
+            "`[grid]` expands to {combinations} trials, more than the {MAX_TRIALS} a sweep takes"
+        ));
     }
     for (key, values) in table {
         let values = match values {
@@ -294,6 +348,12 @@ fn random_samples(random: &RandomFile) -> std::result::Result<Vec<Vec<(String, V
     if random.samples == 0 || random.params.is_empty() {
         return Err("`[random]` needs `samples` ≥ 1 and at least one distribution".into());
     }
+    if random.samples > MAX_TRIALS {
+        return Err(format!(
+            "`random.samples = {}` is more than the {MAX_TRIALS} trials a sweep takes",
+            random.samples
+        ));
+    }
     let mut rng = Pcg64Mcg::seed_from_u64(random.seed);
     let mut out = Vec::with_capacity(random.samples);
     for _ in 0..random.samples {
@@ -310,7 +370,8 @@ fn draw(key: &str, spec: &Value, rng: &mut Pcg64Mcg) -> std::result::Result<Valu
     let bad = || {
         format!(
             "`random.\"{key}\"` must be one of {{ uniform = [lo, hi] }}, {{ log_uniform = [lo, hi] }}, \
-             {{ int_uniform = [lo, hi] }} or {{ choice = [values] }}"
+             {{ int_uniform = [lo, hi] }} or {{ choice = [values] }} (`samples` and `seed` are \
+             the table's only other keys)"
         )
     };
     let table = spec.as_table().filter(|t| t.len() == 1).ok_or_else(bad)?;
@@ -408,6 +469,23 @@ fn apply(base: &Table, assignment: &[(String, Value)]) -> std::result::Result<Ru
     Ok(config)
 }
 
+/// Sweep names and dataset labels become folder names and report headings.
+fn check_label(text: &str, what: &str) -> std::result::Result<(), String> {
+    let ok = !text.is_empty()
+        && text.len() <= 100
+        && !text.starts_with('.')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {text:?} must be letters, digits, `-`, `_` or `.`, not starting with `.`"
+        ))
+    }
+}
+
 /// Sets a dotted path, creating tables on the way.
 fn set(table: &mut Table, key: &str, value: Value) -> std::result::Result<(), String> {
     let mut parts: Vec<&str> = key.split('.').collect();
@@ -446,12 +524,8 @@ mod tests {
         "[base.model]\nkind = \"network\"\nhidden = [64]\n[base.train]\nepochs = 2\n";
 
     fn parse(text: &str) -> std::result::Result<Sweep, String> {
-        Sweep::from_toml(
-            &format!("{BASE}{text}"),
-            Path::new("."),
-            "t",
-            Some("features/x"),
-        )
+        let dataset = (!text.contains("[datasets]")).then_some("features/x");
+        Sweep::from_toml(&format!("{BASE}{text}"), Path::new("."), "t", dataset)
     }
 
     #[test]
@@ -522,6 +596,33 @@ mod tests {
         assert!(err.contains("no trials"), "{err}");
         let err = parse("[random]\nsamples = 2\nlayers = { normal = [1, 2] }\n").unwrap_err();
         assert!(err.contains("random.\"layers\""), "{err}");
+        let err = parse("[[trial]]\nname = \"a\"\n[[trial]]\nname = \"a\"\nset = { layers = 2 }\n")
+            .unwrap_err();
+        assert!(err.contains("two trials are named `a`"), "{err}");
+        let seeds: Vec<String> = (0..10_001).map(|i| i.to_string()).collect();
+        let err = parse(&format!(
+            "[grid]\n\"train.seed\" = [{}]\n",
+            seeds.join(", ")
+        ))
+        .unwrap_err();
+        assert!(err.contains("expands to 10001 trials"), "{err}");
+        let err = parse("[grid]\nwidth = [100000000]\n").unwrap_err();
+        assert!(err.contains("at most 16384 units"), "{err}");
+        let err =
+            parse("[datasets]\na = \"f/x\"\nb = \"f/x\"\n[grid]\nlayers = [1]\n").unwrap_err();
+        assert!(err.contains("name the same dataset"), "{err}");
+        let err = parse("[datasets]\na = \"/abs\"\n[grid]\nlayers = [1]\n").unwrap_err();
+        assert!(err.contains("`datasets.a`"), "{err}");
+        let text = format!("name = \"../out\"\n{BASE}[grid]\nlayers = [1]\n");
+        let err = Sweep::from_toml(&text, Path::new("."), "t", Some("f")).unwrap_err();
+        assert!(err.contains("sweep name"), "{err}");
+        let sweep = parse("[[trial]]\nname = \"a\"\n[[trial]]\nname = \"b\"\n").unwrap();
+        assert_eq!(sweep.trials.len(), 1);
+        assert!(
+            sweep.notes[0].contains("`b`") && sweep.notes[0].contains("`a`"),
+            "{:?}",
+            sweep.notes
+        );
     }
 
     #[test]
