@@ -269,8 +269,8 @@ impl Sweep {
         let mut notes = Vec::new();
         for (label, dataset) in &datasets {
             for (name, assignment) in &configs {
-                let config =
-                    apply(&base, assignment).map_err(|e| format!("trial `{name}`: {e}"))?;
+                let config = apply(&base, assignment)
+                    .map_err(|e| failing_key(&base, assignment, name, &e))?;
                 let id = trial_id(dataset, &config);
                 if let Some(same) = trials.iter().find(|t| t.id == id) {
                     notes.push(format!(
@@ -429,6 +429,20 @@ fn show(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string().replace(", ", ","),
+    }
+}
+
+/// Names the first key whose value makes the config invalid, when one alone does (type errors
+/// from the parser do not say which key they are about).
+fn failing_key(base: &Table, assignment: &[(String, Value)], name: &str, error: &str) -> String {
+    let culprit = (0..assignment.len()).find(|&i| apply(base, &assignment[..=i]).is_err());
+    match culprit {
+        Some(i) => format!(
+            "trial `{name}`: `{} = {}`: {error}",
+            assignment[i].0,
+            show(&assignment[i].1)
+        ),
+        None => format!("trial `{name}`: {error}"),
     }
 }
 
