@@ -12,6 +12,7 @@ mod passes;
 mod predict;
 mod progress;
 mod registry;
+mod score;
 mod sweep;
 mod synth;
 mod train;
@@ -68,6 +69,9 @@ pub(crate) enum Command {
     Publish(registry::PublishArgs),
     /// List, show, diff, verify and promote published model versions.
     Registry(registry::RegistryArgs),
+    /// Score every record of a dataset with a published model, and aggregate domain- and
+    /// IP-level reputation with its evidence (Parquet, and COF NDJSON with `--cof`).
+    Score(score::ScoreArgs),
 }
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -83,6 +87,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Sweep(args) => sweep::run(args).await,
         Command::Publish(args) => registry::publish(args).await,
         Command::Registry(args) => registry::run(args).await,
+        Command::Score(args) => score::run(args).await,
     }
 }
 

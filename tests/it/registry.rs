@@ -236,3 +236,137 @@ fn show_gives_a_second_pass_its_lineage_and_metrics() {
         "a failed publish claimed a version"
     );
 }
+
+/// Every row of a committed dataset, as record batches.
+fn batches(root: &Path, dataset: &str) -> Vec<arrow::array::RecordBatch> {
+    crate::harness::runtime().block_on(async {
+        let root = pdnsrep_records::Root::parse(root.to_str().unwrap()).unwrap();
+        let manifest = pdnsrep_records::read_manifest(&root, dataset)
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for part in &manifest.parts {
+            out.extend(
+                pdnsrep_records::read_part(&root, &manifest, part)
+                    .await
+                    .unwrap(),
+            );
+        }
+        out
+    })
+}
+
+#[test]
+fn score_covers_every_record_and_aggregates_domains_and_ips_with_their_evidence() {
+    use arrow::array::AsArray as _;
+    use arrow::datatypes::{Float64Type, Int64Type};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    world(&root, "score", 6000, "grouped-domain");
+    let trained = train_small(&root, dir.path(), "score", "mlp", 1);
+    let reg = dir.path().join("registry");
+    let reg = reg.to_str().unwrap();
+    run_ok(&mut publish(reg, "rep", &trained));
+    run_ok(registry(reg).args(["--json", "promote", "rep@v1", "--alias", "production"]));
+    let cof = dir.path().join("scores.ndjson");
+    let summary = run_ok(
+        bin()
+            .args([
+                "score",
+                "--json",
+                "--registry",
+                reg,
+                "--model",
+                "rep@production",
+            ])
+            .args(["--min-evidence", "2", "--cof"])
+            .arg(&cof),
+    );
+    assert_eq!(summary["model"], "rep@v1");
+    let rows = summary["rows"].as_u64().unwrap();
+    let features: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("features/score/_manifest.json")).unwrap(),
+    )
+    .unwrap();
+    // Full coverage: every record of every split, unlabelled ones included.
+    assert_eq!(rows, features["rows"].as_u64().unwrap());
+    assert!(summary["rows_by_split"]["unlabelled"].as_u64().unwrap() > 0);
+
+    let mut records_seen = 0i64;
+    let mut insufficient = 0u64;
+    for batch in batches(&root, "scores/rep/domains") {
+        let records = batch
+            .column_by_name("records")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let reputation = batch
+            .column_by_name("reputation")
+            .unwrap()
+            .as_string::<i32>();
+        let p: Vec<_> = ["p_benign", "p_malicious", "p_sinkhole"]
+            .iter()
+            .map(|c| {
+                batch
+                    .column_by_name(c)
+                    .unwrap()
+                    .as_primitive::<Float64Type>()
+                    .clone()
+            })
+            .collect();
+        for i in 0..batch.num_rows() {
+            records_seen += records.value(i);
+            let expected = if records.value(i) < 2 {
+                insufficient += 1;
+                "insufficient_evidence"
+            } else {
+                let v = [p[0].value(i), p[1].value(i), p[2].value(i)];
+                let sum = v[0] + v[1] + v[2];
+                assert!((sum - 1.0).abs() < 1e-3, "mean probabilities sum to {sum}");
+                if v[1] >= v[0] && v[1] >= v[2] {
+                    "malicious"
+                } else if v[2] >= v[0] {
+                    "sinkhole"
+                } else {
+                    "benign"
+                }
+            };
+            assert_eq!(reputation.value(i), expected);
+        }
+    }
+    assert_eq!(
+        records_seen as u64, rows,
+        "every record counts for its domain once"
+    );
+    assert_eq!(summary["reputation"]["domains_insufficient"], insufficient);
+    assert!(insufficient > 0 && summary["reputation"]["ips"].as_u64().unwrap() > 0);
+
+    let text = std::fs::read_to_string(&cof).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, rows);
+    for field in [
+        "rrname",
+        "rrtype",
+        "rdata",
+        "time_first",
+        "time_last",
+        "count",
+        "reputation",
+        "model",
+    ] {
+        assert!(
+            !lines[0][field].is_null(),
+            "COF line lacks `{field}`: {}",
+            lines[0]
+        );
+    }
+    assert!(lines[0]["time_last"].as_i64() >= lines[0]["time_first"].as_i64());
+
+    // A tampered model is not used for scoring.
+    let weights = Path::new(reg).join("rep/v1/model/model.bpk");
+    flip_byte(&weights);
+    let out = run(bin().args(["score", "--registry", reg, "--model", "rep@production"]));
+    assert_eq!(out.status.code(), Some(2));
+}

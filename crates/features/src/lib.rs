@@ -22,9 +22,11 @@
 mod encode;
 mod error;
 mod plan;
+mod reputation;
 mod run;
 
 pub use error::{Error, Result};
+pub use reputation::{ReputationOptions, ReputationSummary, aggregate_reputation};
 pub use run::{FeatureOptions, FeatureSummary, Neighbours, PREDICTION_COLUMNS, compute_features};
 
 use pdnsrep_records::features::Transform;

@@ -221,6 +221,11 @@ impl Registry {
         self.root.url()
     }
 
+    /// The location of a version's folder.
+    pub fn version_url(&self, model: &str, version: u32) -> String {
+        self.location(&format!("{model}/v{version}"))
+    }
+
     fn location(&self, relative: &str) -> String {
         self.root.display(relative)
     }
