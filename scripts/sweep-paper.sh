@@ -20,6 +20,8 @@ lists="$root/lists/paper"
 
 if [ ! -e "$root/raw/paper/_manifest.json" ]; then
     "$bin" synth --out "$root" --name paper --records "$records" --seed 1
+else
+    echo "using the world already in $root/raw/paper (RECORDS applies to a new ROOT only)" >&2
 fi
 for split in grouped random; do
     mode="$split"

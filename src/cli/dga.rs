@@ -56,6 +56,7 @@ pub(crate) struct DgaTrainArgs {
     /// Continue the run from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// The backend to compute on (`--features wgpu` or `cuda` builds add the GPU ones).
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: BackendArg,
     /// Print the summary as JSON on stdout.
@@ -70,6 +71,7 @@ pub(crate) struct DgaScoreArgs {
     pub run: String,
     /// File of names (same formats as the training lists), or `-` for stdin.
     pub names: PathBuf,
+    /// The backend to compute on (`--features wgpu` or `cuda` builds add the GPU ones).
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: BackendArg,
 }

@@ -27,6 +27,7 @@ pub(crate) struct EvalArgs {
     /// `eval/<dataset>-<split>/`).
     #[arg(long)]
     pub dataset: Option<String>,
+    /// The backend to compute on (`--features wgpu` or `cuda` builds add the GPU ones).
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: BackendArg,
     /// Exit with code 1 when the macro-F1 is below this value (between 0 and 1).

@@ -30,6 +30,7 @@ pub(crate) struct PredictArgs {
     /// Splits to predict (default: all four, unlabelled records included).
     #[arg(long, value_delimiter = ',')]
     pub splits: Vec<String>,
+    /// The backend to compute on (`--features wgpu` or `cuda` builds add the GPU ones).
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: BackendArg,
     /// Print the summary as JSON on stdout.

@@ -11,7 +11,7 @@ use super::train::BackendArg;
 
 #[derive(Debug, Args)]
 pub(crate) struct RegistryArg {
-    /// The registry: a folder or object-store URL.
+    /// The registry: a folder or object-store URL (before the `registry` subcommand).
     #[arg(
         long,
         default_value = "pdnsrep-data/registry",
@@ -27,8 +27,9 @@ pub(crate) struct PublishArgs {
     /// The model's name in the registry (lowercase letters, digits, `-`, `_`, `.`).
     #[arg(long)]
     pub model: String,
-    /// A finished training run (`pdnsrep train --run`, or a pass of a multi-pass run).
-    #[arg(long, conflicts_with = "sweep", required_unless_present = "sweep")]
+    /// A finished training run (`pdnsrep train --run`, or a pass of a multi-pass run); or
+    /// give `--sweep`.
+    #[arg(long, conflicts_with = "sweep")]
     pub run: Option<String>,
     /// A sweep folder: publishes its best trial, or `--trial`.
     #[arg(long)]
@@ -42,8 +43,10 @@ pub(crate) struct PublishArgs {
     /// Rows in the golden batch replayed on every load.
     #[arg(long, default_value_t = 32)]
     pub golden_rows: usize,
+    /// The backend to compute on (`--features wgpu` or `cuda` builds add the GPU ones).
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: BackendArg,
+    /// Print the outcome as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }
@@ -62,20 +65,34 @@ pub(crate) struct RegistryArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum RegistryCommand {
     /// Every version of a model (or of every model), with its state and aliases.
-    List { model: Option<String> },
-    /// A version's metrics, lineage and files: `<model>[@v<N>|@<alias>]`.
-    Show { reference: String },
+    List {
+        /// A model name; every model when absent.
+        model: Option<String>,
+    },
+    /// A version's metrics, lineage and files.
+    Show {
+        /// `<model>` (its latest version), `<model>@v<N>` or `<model>@<alias>`.
+        reference: String,
+    },
     /// Two versions side by side: metrics and config differences.
-    Diff { a: String, b: String },
+    Diff {
+        /// The first version (`<model>[@v<N>|@<alias>]`).
+        a: String,
+        /// The second version.
+        b: String,
+    },
     /// Checks every file's SHA-256 and replays the golden batch on `--backend`.
     Verify {
+        /// `<model>[@v<N>|@<alias>]`.
         reference: String,
         #[arg(long, value_enum, default_value = "flex")]
         backend: BackendArg,
     },
     /// Points an alias (`production`, `candidate`, …) at a version.
     Promote {
+        /// The version to point at: `<model>@v<N>` (or another alias or the latest).
         reference: String,
+        /// The alias to move, for example `production` or `candidate`.
         #[arg(long)]
         alias: String,
     },
@@ -100,6 +117,17 @@ async fn sweep_trial(
             .collect(),
         None => {
             let labels: Vec<&str> = best.iter().map(|b| b.label.as_str()).collect();
+            if let Some(l) = label
+                && !rows.iter().any(|r| r.label == l)
+            {
+                let mut known: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+                known.dedup();
+                return Err(UsageError(format!(
+                    "`{sweep}` has no dataset `{l}` (it has {})",
+                    known.join(", ")
+                ))
+                .into());
+            }
             let best = match (label, best.as_slice()) {
                 (Some(l), _) => best.iter().find(|b| b.label == l),
                 (None, [one]) => Some(one),
@@ -161,19 +189,25 @@ async fn sweep_trial(
 pub(crate) async fn publish(args: PublishArgs) -> anyhow::Result<u8> {
     let registry = Registry::open(&args.registry.registry)?;
     let (run, note) = match (&args.run, &args.sweep) {
-        (Some(run), _) => (run.clone(), None),
+        (Some(run), _) => (run.clone(), None::<String>),
         (None, Some(sweep)) => {
             let (run, note) =
                 sweep_trial(sweep, args.trial.as_deref(), args.label.as_deref()).await?;
             (run, Some(note))
         }
-        (None, None) => return Err(UsageError("give --run or --sweep".into()).into()),
+        (None, None) => {
+            return Err(UsageError(
+                "what to publish: `--run <RUN>` (a finished run) or `--sweep <DIR>` (its best trial)"
+                    .into(),
+            )
+            .into());
+        }
     };
     let published = registry
         .publish(
             &args.model,
             &RunDir::open(&run)?,
-            note,
+            note.clone(),
             args.backend.into(),
             args.golden_rows,
         )
@@ -182,12 +216,13 @@ pub(crate) async fn publish(args: PublishArgs) -> anyhow::Result<u8> {
         print_out(&serde_json::to_string_pretty(&published)?);
     } else {
         print_out(&format!(
-            "published {}@v{} ({} files, {} bytes) at {}\n",
+            "published {}@v{} ({} files and artifact.json, {} bytes) at {}\n  from {}\n",
             published.model,
             published.version,
-            published.files,
+            published.files - 1,
             published.bytes,
-            published.location
+            published.location,
+            note.as_deref().unwrap_or(&run)
         ));
     }
     Ok(0)
@@ -271,7 +306,7 @@ pub(crate) async fn run(args: RegistryArgs) -> anyhow::Result<u8> {
             } else {
                 print_out(&format!(
                     "{}@v{}: {} files match their SHA-256; the golden batch ({} rows) reproduces \
-                     on {} within {:e} (max difference {:e})\n",
+                     on {} within {:e} (max difference {:.1e})\n",
                     v.model,
                     v.version,
                     v.files,
@@ -339,8 +374,13 @@ fn show_text(
     let mut out = format!("{}@v{} ({})\n", a.model, a.version, a.kind);
     let _ = writeln!(
         out,
-        "  published {} by pdnsrep {}",
-        a.created_at, a.tool_version
+        "  published {} by pdnsrep {}{}",
+        a.created_at,
+        a.tool_version,
+        a.git_commit
+            .as_deref()
+            .map(|c| format!(" (commit {c})"))
+            .unwrap_or_default()
     );
     let _ = writeln!(
         out,
@@ -376,15 +416,19 @@ fn show_text(
     if lineage.passes.is_empty() {
         out.push_str("  neighbour features from training labels (a first pass)\n");
     }
+    let this_pass = lineage.passes.len() + 1;
     for (i, p) in lineage.passes.iter().enumerate() {
         let votes = p
             .threshold
             .map_or_else(|| "soft counts".into(), |t| format!("votes at {t}"));
         let _ = writeln!(
             out,
-            "  pass −{}: neighbour features from {} ({votes}), predicted by {} trained on {}",
-            i + 1,
+            "  neighbour features of pass {} from pass {}'s predictions {} ({votes}); pass {} is \
+             {} trained on {}",
+            this_pass - i,
+            this_pass - i - 1,
             p.predictions,
+            this_pass - i - 1,
             p.model_run,
             p.model_features
         );
@@ -459,7 +503,9 @@ fn diff_text(a: Side<'_>, b: Side<'_>) -> String {
     let removed: Vec<&&str> = la.iter().filter(|l| !lb.contains(l)).collect();
     let added: Vec<&&str> = lb.iter().filter(|l| !la.contains(l)).collect();
     if removed.is_empty() && added.is_empty() {
-        out.push_str("configs are identical\n");
+        out.push_str(
+            "run configs are identical (each version is one pass; the lineage holds the passes)\n",
+        );
     } else {
         out.push_str("config lines\n");
         for l in removed {

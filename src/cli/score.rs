@@ -9,6 +9,7 @@ use pdnsrep_records::Root;
 use pdnsrep_registry::{Reference, Registry};
 use pdnsrep_train::{FeatureSource, RunDir, write_predictions};
 
+use super::UsageError;
 use super::registry::RegistryArg;
 use super::train::BackendArg;
 
@@ -25,7 +26,7 @@ pub(crate) struct ScoreArgs {
     /// A feature dataset computed by the model's featurizer (default: its training dataset).
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Where the scores go (default: the features root).
+    /// Where the scores go (default: the root of the labelled records behind the features).
     #[arg(long)]
     pub out: Option<String>,
     /// Prefix of the output datasets: `<prefix>/records`, `<prefix>/domains`, `<prefix>/ips`
@@ -35,17 +36,30 @@ pub(crate) struct ScoreArgs {
     /// Domains and addresses with fewer records get `insufficient_evidence`.
     #[arg(long, default_value_t = 3)]
     pub min_evidence: u64,
-    /// Also write every record as passive DNS COF NDJSON with the verdict added (local file).
+    /// Also write every record as passive DNS COF NDJSON with the verdict added (a local file
+    /// in an existing folder).
     #[arg(long)]
     pub cof: Option<PathBuf>,
+    /// The backend to compute on (`--features wgpu` or `cuda` builds add the GPU ones).
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: BackendArg,
+    /// Print the outcome as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }
 
 pub(crate) async fn run(args: ScoreArgs) -> anyhow::Result<u8> {
     let started = Instant::now();
+    if let Some(cof) = &args.cof {
+        let text = cof.to_string_lossy();
+        let parent = cof.parent().filter(|p| !p.as_os_str().is_empty());
+        if text.contains("://") || parent.is_some_and(|p| !p.is_dir()) {
+            return Err(UsageError(format!(
+                "`--cof {text}` must be a local file in an existing folder"
+            ))
+            .into());
+        }
+    }
     let registry = Registry::open(&args.registry.registry)?;
     let reference = Reference::parse(&args.model)?;
     let loaded = registry.load(&reference, args.backend.into()).await?;
@@ -60,9 +74,18 @@ pub(crate) async fn run(args: ScoreArgs) -> anyhow::Result<u8> {
         ),
     };
     let source = FeatureSource::open(&root, &dataset).await?;
+    if source.spec.digest != loaded.info.featurizer_digest && !loaded.featurizer_is_first_pass() {
+        return Err(UsageError(format!(
+            "`{model}` is a later pass: it scores only the features it was trained on (its \
+             neighbour counts come from an earlier pass's predictions); scoring other data \
+             through its earlier passes is not built yet"
+        ))
+        .into());
+    }
+    let (labelled_root, labelled) = pdnsrep_sweep::passes::labelled_input(&source)?;
     let out = match &args.out {
         Some(url) => Root::parse(url)?,
-        None => root.clone(),
+        None => labelled_root.clone(),
     };
     let prefix = args
         .out_dataset
@@ -81,7 +104,6 @@ pub(crate) async fn run(args: ScoreArgs) -> anyhow::Result<u8> {
         &records,
     )
     .await?;
-    let (labelled_root, labelled) = pdnsrep_sweep::passes::labelled_input(&source)?;
     let options = ReputationOptions {
         min_evidence: args.min_evidence,
         model: model.clone(),

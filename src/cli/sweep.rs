@@ -28,6 +28,7 @@ pub(crate) struct SweepArgs {
     /// Passes trained at once (default: the file's `concurrency`, else 1).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: Option<u16>,
+    /// The backend to compute on (`--features wgpu` or `cuda` builds add the GPU ones).
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: BackendArg,
     /// Print the outcome as JSON on stdout instead of the report.

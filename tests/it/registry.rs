@@ -213,10 +213,16 @@ fn show_gives_a_second_pass_its_lineage_and_metrics() {
             .len()
             == 64
     );
+    // Built from this checkout: the artifact names the commit.
+    let commit = shown["artifact"]["git_commit"].as_str().unwrap_or_default();
+    assert!(
+        commit.len() == 40 && commit.chars().all(|c| c.is_ascii_hexdigit()),
+        "{shown}"
+    );
     let text = run(registry(reg).args(["show", "two-pass@v1"]));
     let text = String::from_utf8_lossy(&text.stdout);
     for needle in [
-        "pass −1: neighbour features from",
+        "neighbour features of pass 2 from pass 1's predictions",
         "test: ",
         "macro-F1",
         "sinkhole",

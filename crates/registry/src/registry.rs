@@ -48,6 +48,9 @@ pub struct Artifact {
     pub version: u32,
     pub created_at: String,
     pub tool_version: String,
+    /// The git commit the publishing binary was built from, when it was built from a checkout.
+    #[serde(default)]
+    pub git_commit: Option<String>,
     /// The run it was published from, and a free-form note of where that run came from (a
     /// sweep's trial, for example).
     pub source_run: String,
@@ -191,6 +194,18 @@ pub struct Loaded {
     pub info: RunInfo,
     pub featurizer: FeaturizerSpec,
     pub verified: Verified,
+}
+
+impl Loaded {
+    /// True when the model's neighbour features come from training labels, so any dataset its
+    /// featurizer encodes can be scored; false for a later pass, whose neighbour features come
+    /// from an earlier pass's predictions.
+    pub fn featurizer_is_first_pass(&self) -> bool {
+        matches!(
+            self.featurizer.neighbours,
+            pdnsrep_records::features::NeighbourSource::Labels
+        )
+    }
 }
 
 /// The evaluations a version carries.
@@ -395,9 +410,9 @@ impl Registry {
         let kind = match &config.model {
             pdnsrep_model::ModelConfig::Rule(_) => "rule".to_string(),
             pdnsrep_model::ModelConfig::Network(n) => format!(
-                "network, hidden {:?}, chars {:?}, {} pass(es)",
+                "network, hidden {:?}, chars {}, pass {}",
                 n.hidden,
-                n.chars.kind,
+                format!("{:?}", n.chars.kind).to_lowercase(),
                 lineage.passes.len() + 1
             ),
         };
@@ -407,6 +422,7 @@ impl Registry {
             version,
             created_at: now(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: Some(env!("PDNSREP_GIT_COMMIT").to_string()).filter(|c| !c.is_empty()),
             source_run: run.url().to_string(),
             source_note: note,
             kind,
@@ -598,6 +614,12 @@ impl Registry {
         let models = match model {
             Some(m) => {
                 check_name(m, "model")?;
+                if self.numbers(m).await?.is_empty() {
+                    return Err(Error::NotFound(format!(
+                        "no model `{m}` in `{}`",
+                        self.url()
+                    )));
+                }
                 vec![m.to_string()]
             }
             None => self.models().await?,
