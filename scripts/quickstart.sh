@@ -8,17 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="${1:-pdnsrep-data}"
 records="${2:-200000}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pdnsrep-target}"
-# By default the binary comes from the build the tests use (dependencies optimized, ours at
-# opt-level 1): one build serves both README commands, half an hour less on a fresh 2-core
-# machine than a separate release build. PROFILE=release builds and uses a release binary.
-if [ "${PROFILE:-dev}" = release ]; then
-    cargo build --release --locked --bin pdnsrep
-    bin="$CARGO_TARGET_DIR/release/pdnsrep"
-else
-    cargo build --locked --bin pdnsrep
-    bin="$CARGO_TARGET_DIR/debug/pdnsrep"
-fi
+source scripts/build-bin.sh
 lists="$root/lists/quickstart"
 runs="$root/runs/quickstart"
 

@@ -8,14 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="${1:-pdnsrep-data}"
 records="${2:-200000}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pdnsrep-target}"
-if [ "${PROFILE:-dev}" = release ]; then
-    cargo build --release --locked --bin pdnsrep
-    bin="$CARGO_TARGET_DIR/release/pdnsrep"
-else
-    cargo build --locked --bin pdnsrep
-    bin="$CARGO_TARGET_DIR/debug/pdnsrep"
-fi
+source scripts/build-bin.sh
 lists="$root/lists/paper"
 
 if [ ! -e "$root/raw/paper/_manifest.json" ]; then

@@ -66,6 +66,25 @@ pub(crate) fn publish(registry: &str, model: &str, run: &Path) -> Command {
     cmd
 }
 
+/// Starts every publish at once and returns the versions they got, sorted.
+pub(crate) fn publish_at_once(commands: Vec<Command>) -> Vec<u64> {
+    let children: Vec<_> = commands
+        .into_iter()
+        .map(|mut cmd| cmd.stdout(std::process::Stdio::piped()).spawn().unwrap())
+        .collect();
+    let mut versions: Vec<u64> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success());
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            v["version"].as_u64().unwrap()
+        })
+        .collect();
+    versions.sort_unstable();
+    versions
+}
+
 fn flip_byte(path: &Path) {
     let mut bytes = std::fs::read(path).unwrap();
     let middle = bytes.len() / 2;
@@ -149,24 +168,7 @@ fn concurrent_publishes_get_distinct_versions_and_none_is_lost() {
     std::fs::create_dir_all(reg.join("race/v1")).unwrap();
     std::fs::write(reg.join("race/v1/_claim.json"), "{}").unwrap();
     let reg = reg.to_str().unwrap();
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            publish(reg, "race", &trained)
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut versions: Vec<u64> = children
-        .into_iter()
-        .map(|c| {
-            let out = c.wait_with_output().unwrap();
-            assert!(out.status.success());
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            v["version"].as_u64().unwrap()
-        })
-        .collect();
-    versions.sort_unstable();
+    let versions = publish_at_once((0..4).map(|_| publish(reg, "race", &trained)).collect());
     assert_eq!(versions, [2, 3, 4, 5]);
     let listed = run_ok(registry(reg).args(["--json", "list", "race"]));
     let states: Vec<&str> = listed

@@ -199,7 +199,7 @@ fn a_sweep_keeps_all_its_state_on_s3_and_resumes_from_it() {
 
 #[test]
 fn the_registry_publishes_verifies_and_claims_versions_on_s3() {
-    use crate::registry::{publish, registry, train_small};
+    use crate::registry::{publish, publish_at_once, registry, train_small};
     let moto = start_moto();
     create_bucket(&moto.endpoint, "models");
     let dir = tempfile::tempdir().unwrap();
@@ -207,23 +207,14 @@ fn the_registry_publishes_verifies_and_claims_versions_on_s3() {
     crate::sweep::world(&root, "s3reg", 6000, "grouped-domain");
     let trained = train_small(&root, dir.path(), "s3reg", "mlp", 1);
     let reg = "s3://models/registry";
-    let children: Vec<_> = (0..2)
+    let commands = (0..2)
         .map(|_| {
             let mut cmd = publish(reg, "rep", &trained);
             with_s3_env(&mut cmd, &moto.endpoint);
-            cmd.stdout(Stdio::piped()).spawn().unwrap()
+            cmd
         })
         .collect();
-    let mut versions: Vec<u64> = children
-        .into_iter()
-        .map(|c| {
-            let out = c.wait_with_output().unwrap();
-            assert!(out.status.success());
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            v["version"].as_u64().unwrap()
-        })
-        .collect();
-    versions.sort_unstable();
+    let versions = publish_at_once(commands);
     assert_eq!(versions, [1, 2]);
     let mut verify = registry(reg);
     verify.args(["--json", "verify", "rep@v2", "--backend", "ndarray"]);
