@@ -431,3 +431,49 @@ fn a_sweep_refuses_missing_or_wrong_datasets_and_a_folder_another_sweep_holds() 
     assert_eq!(outcome["trained"], 1, "{outcome}");
     assert!(!run.join("_lock.json").exists());
 }
+
+#[test]
+fn with_truth_the_report_scores_the_unlisted_records_against_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    world(&root, "truth", 6000, "grouped-domain");
+    let file = sweep_file(
+        dir.path(),
+        "truth",
+        2,
+        "g = \"features/truth\"",
+        "[[trial]]\nname = \"one\"\n[[trial]]\nname = \"two\"\nset = { \"passes.count\" = 2 }\n",
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("truth = \"truth/truth\"\n{text}")).unwrap();
+    let run = dir.path().join("sweep");
+    run_ok(&mut sweep_cmd(&root, &file, &run));
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("features/truth/_manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let unlabelled = manifest["stats"]["rows_by_split"]["unlabelled"]
+        .as_u64()
+        .unwrap();
+    assert!(unlabelled > 0);
+    for row in results(&run) {
+        let scored = &row["unlisted"];
+        assert_eq!(scored["n"].as_u64(), Some(unlabelled), "{row}");
+        let confusion: u64 = scored["confusion"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()))
+            .sum();
+        assert_eq!(confusion, unlabelled);
+    }
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        report.contains("## Unlisted records against the ground truth, `g`"),
+        "{report}"
+    );
+    // A missing truth dataset is refused before anything trains.
+    std::fs::write(&file, format!("truth = \"truth/nope\"\n{text}")).unwrap();
+    let out = crate::harness::run(&mut sweep_cmd(&root, &file, &dir.path().join("other")));
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -3,6 +3,8 @@
 //! with neighbour counts from those probabilities. Each stage is skipped when its output is
 //! already committed, so a killed run repeats none of them.
 
+use std::collections::HashMap;
+
 use arrow::array::AsArray as _;
 use arrow::datatypes::{Float32Type, UInt16Type};
 use pdnsrep_features::{FeatureOptions, Neighbours, compute_features};
@@ -157,6 +159,7 @@ pub async fn prediction_change(previous: &RunDir, next: &RunDir) -> Result<Chang
 struct PartRows {
     keys: Vec<(String, u16, String)>,
     classes: Vec<u8>,
+    unlabelled: Vec<bool>,
 }
 
 impl PartRows {
@@ -164,6 +167,7 @@ impl PartRows {
         let mut rows = PartRows {
             keys: Vec::new(),
             classes: Vec::new(),
+            unlabelled: Vec::new(),
         };
         let bad = |what: &str| {
             TrainError::Input(format!(
@@ -182,6 +186,9 @@ impl PartRows {
             let rdata = column("rdata")?
                 .as_string_opt::<i32>()
                 .ok_or_else(|| bad("rdata"))?;
+            let split = column("split")?
+                .as_string_opt::<i32>()
+                .ok_or_else(|| bad("split"))?;
             let probs: Vec<_> = CLASSES
                 .iter()
                 .map(|c| {
@@ -201,8 +208,79 @@ impl PartRows {
                     }
                 }
                 rows.classes.push(best as u8);
+                rows.unlabelled.push(split.value(i) == "unlabelled");
             }
         }
         Ok(rows)
     }
+}
+
+/// The truth class of every record of a synthetic world's `truth/<name>` dataset, by key, as
+/// an index into the classes. Held in memory: synthetic worlds are test-sized.
+pub async fn read_truth(root: &Root, dataset: &str) -> Result<HashMap<(String, u16, String), u8>> {
+    let manifest = read_manifest(root, dataset).await?;
+    let bad = |what: &str| {
+        TrainError::Input(format!(
+            "truth dataset `{dataset}`: no usable `{what}` column"
+        ))
+    };
+    let mut truth = HashMap::new();
+    for part in &manifest.parts {
+        for batch in read_part(root, &manifest, part).await? {
+            let column = |name: &str| batch.column_by_name(name).ok_or_else(|| bad(name));
+            let name = column("name")?
+                .as_string_opt::<i32>()
+                .ok_or_else(|| bad("name"))?;
+            let rrtype = column("rrtype")?
+                .as_primitive_opt::<UInt16Type>()
+                .ok_or_else(|| bad("rrtype"))?;
+            let rdata = column("rdata")?
+                .as_string_opt::<i32>()
+                .ok_or_else(|| bad("rdata"))?;
+            let class = column("class")?
+                .as_string_opt::<i32>()
+                .ok_or_else(|| bad("class"))?;
+            for i in 0..batch.num_rows() {
+                let Some(c) = CLASSES.iter().position(|c| *c == class.value(i)) else {
+                    return Err(TrainError::Input(format!(
+                        "truth dataset `{dataset}`: unknown class `{}`",
+                        class.value(i)
+                    ))
+                    .into());
+                };
+                let key = (
+                    name.value(i).to_string(),
+                    rrtype.value(i),
+                    rdata.value(i).to_string(),
+                );
+                truth.insert(key, c as u8);
+            }
+        }
+    }
+    Ok(truth)
+}
+
+/// The confusion (`[true][predicted]`) of the unlabelled records in a pass's predictions
+/// against the truth, and how many of them the truth lacks.
+pub async fn unlisted_confusion(
+    pass: &RunDir,
+    truth: &HashMap<(String, u16, String), u8>,
+) -> Result<(Vec<Vec<u64>>, u64)> {
+    let manifest = read_manifest(&pass.root, PREDICTIONS).await?;
+    let mut confusion = vec![vec![0u64; CLASSES.len()]; CLASSES.len()];
+    let mut missing = 0;
+    for part in &manifest.parts {
+        let rows = PartRows::read(&pass.root, &manifest, part).await?;
+        let unlabelled = rows.unlabelled.iter();
+        for ((key, predicted), unlabelled) in rows.keys.iter().zip(&rows.classes).zip(unlabelled) {
+            if !unlabelled {
+                continue;
+            }
+            match truth.get(key) {
+                Some(&t) => confusion[t as usize][*predicted as usize] += 1,
+                None => missing += 1,
+            }
+        }
+    }
+    Ok((confusion, missing))
 }

@@ -74,6 +74,9 @@ pub struct NodeResult {
     pub settled: Option<f64>,
     pub valid: Option<Evaluation>,
     pub test: Option<Evaluation>,
+    /// With the sweep's `truth`: the unlabelled records against the ground truth.
+    #[serde(default)]
+    pub unlisted: Option<Evaluation>,
 }
 
 /// A trial with the passes it ends at.
@@ -245,6 +248,17 @@ pub async fn run_sweep(req: SweepRequest) -> Result<SweepOutcome> {
         }
         versions.insert(dataset.clone(), manifest.run_id);
     }
+    if let Some(truth) = &req.sweep.truth
+        && read_manifest(&req.features, truth).await.is_err()
+    {
+        return Err(Error::Spec {
+            path: format!("sweep `{}`", req.sweep.name),
+            reason: format!(
+                "`truth` (`{}`): no such dataset",
+                req.features.display(truth)
+            ),
+        });
+    }
     for note in &req.sweep.notes {
         tracing::warn!("{note}");
     }
@@ -338,6 +352,9 @@ pub async fn run_sweep(req: SweepRequest) -> Result<SweepOutcome> {
                 failed.insert(id, text);
             }
         }
+    }
+    if let Some(truth) = &req.sweep.truth {
+        score_unlisted(&ctx, &plan, &mut done, truth).await?;
     }
     let trained = done.len() - already_done;
     let report = Report::build(&plan, &done, &failed, &req.sweep.select);
@@ -544,6 +561,7 @@ async fn run_node(ctx: &Context, node: &Node) -> Result<NodeResult> {
         best_valid_macro_f1: summary.best_valid_macro_f1,
         train_seconds: started.elapsed().as_secs_f64(),
         settled: None,
+        unlisted: None,
         valid,
         test,
     };
@@ -556,6 +574,57 @@ async fn run_node(ctx: &Context, node: &Node) -> Result<NodeResult> {
         node.trial
     );
     Ok(result)
+}
+
+/// Scores the unlabelled records of every finished pass against a synthetic world's truth,
+/// once per pass (the result is kept in its `node.json`).
+async fn score_unlisted(
+    ctx: &Context,
+    plan: &Plan,
+    done: &mut HashMap<String, NodeResult>,
+    truth: &str,
+) -> Result<()> {
+    let pending: Vec<&Node> = plan
+        .nodes
+        .iter()
+        .filter(|n| done.get(&n.id).is_some_and(|r| r.unlisted.is_none()))
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let truth = crate::passes::read_truth(&ctx.features, truth).await?;
+    for node in pending {
+        let dir = ctx.node_dir(&node.id)?;
+        let Some(result) = done.get(&node.id).cloned() else {
+            continue;
+        };
+        let scored = match result.settled {
+            // A settled pass stands in for its parent, whose model it would have retrained.
+            Some(_) => node
+                .parent
+                .as_ref()
+                .and_then(|p| done.get(p))
+                .and_then(|p| p.unlisted.clone()),
+            None => {
+                predict_once(&dir, ctx.backend).await?;
+                let (confusion, missing) = crate::passes::unlisted_confusion(&dir, &truth).await?;
+                if missing > 0 {
+                    tracing::warn!(
+                        "{missing} unlabelled records of pass {} have no truth",
+                        node.id
+                    );
+                }
+                Evaluation::from_confusion(&CLASSES, confusion).ok()
+            }
+        };
+        let updated = NodeResult {
+            unlisted: scored,
+            ..result
+        };
+        dir.put_json("node.json", &updated).await?;
+        done.insert(node.id.clone(), updated);
+    }
+    Ok(())
 }
 
 /// For a pass ≥ 2 with `min_change`: the result that stands in for training it when the

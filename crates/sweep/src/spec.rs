@@ -52,6 +52,7 @@ struct SweepFile {
     base: Option<Value>,
     concurrency: Option<usize>,
     select: Option<String>,
+    truth: Option<String>,
     #[serde(default)]
     datasets: BTreeMap<String, String>,
     #[serde(default)]
@@ -90,6 +91,10 @@ pub struct Sweep {
     pub trials: Vec<Trial>,
     /// What the expansion merged (trials with the same config), for the log.
     pub notes: Vec<String>,
+    /// A synthetic world's ground truth (`truth/<world>`): unlisted records are also scored
+    /// against it.
+    #[serde(default)]
+    pub truth: Option<String>,
 }
 
 /// One configuration on one dataset.
@@ -235,6 +240,9 @@ impl Sweep {
             }
         }
         apply(&base, &[]).map_err(|e| format!("`base`: {e}"))?;
+        if let Some(truth) = &file.truth {
+            pdnsrep_records::check_dataset_name(truth).map_err(|e| format!("`truth`: {e}"))?;
+        }
         let concurrency = file.concurrency.unwrap_or(1);
         if concurrency == 0 {
             return Err("`concurrency` must be at least 1".into());
@@ -300,6 +308,7 @@ impl Sweep {
             datasets,
             trials,
             notes,
+            truth: file.truth,
         })
     }
 }
