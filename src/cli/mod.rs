@@ -13,6 +13,7 @@ mod predict;
 mod progress;
 mod registry;
 mod score;
+mod serve;
 mod sweep;
 mod synth;
 mod train;
@@ -72,6 +73,9 @@ pub(crate) enum Command {
     /// Score every record of a dataset with a published model, and aggregate domain- and
     /// IP-level reputation with its evidence (Parquet, and COF NDJSON with `--cof`).
     Score(score::ScoreArgs),
+    /// Serve reputation over HTTP: lookups of domains and addresses, scoring of posted
+    /// records, health, metrics; follows a model alias and swaps versions without downtime.
+    Serve(serve::ServeArgs),
 }
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -88,6 +92,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Publish(args) => registry::publish(args).await,
         Command::Registry(args) => registry::run(args).await,
         Command::Score(args) => score::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
     }
 }
 
@@ -148,6 +153,13 @@ pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
             };
         }
         if let Some(err) = cause.downcast_ref::<pdnsrep_registry::Error>() {
+            return if err.is_input() {
+                EXIT_INPUT
+            } else {
+                EXIT_RUNTIME
+            };
+        }
+        if let Some(err) = cause.downcast_ref::<pdnsrep_serve::Error>() {
             return if err.is_input() {
                 EXIT_INPUT
             } else {

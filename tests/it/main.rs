@@ -9,5 +9,6 @@ mod paper;
 mod pipeline;
 mod registry;
 mod s3;
+mod serve;
 mod sweep;
 mod train;

@@ -246,7 +246,7 @@ fn show_gives_a_second_pass_its_lineage_and_metrics() {
 }
 
 /// Every row of a committed dataset, as record batches.
-fn batches(root: &Path, dataset: &str) -> Vec<arrow::array::RecordBatch> {
+pub(crate) fn batches(root: &Path, dataset: &str) -> Vec<arrow::array::RecordBatch> {
     crate::harness::runtime().block_on(async {
         let root = pdnsrep_records::Root::parse(root.to_str().unwrap()).unwrap();
         let manifest = pdnsrep_records::read_manifest(&root, dataset)

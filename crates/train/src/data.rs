@@ -221,7 +221,7 @@ pub(crate) async fn read_unit_batches(
 }
 
 /// The model inputs of every row of `batch` (a feature dataset batch), labelled or not.
-pub(crate) fn batch_of(batch: &RecordBatch, widths: Widths) -> Result<Batch, String> {
+pub fn batch_of(batch: &RecordBatch, widths: Widths) -> Result<Batch, String> {
     let mut block = Block {
         widths,
         ..Block::default()

@@ -24,7 +24,7 @@ pub mod synthetic;
 mod trainer;
 
 pub use config::{ClassWeights, PassConfig, RunConfig, Schedule, TrainConfig};
-pub use data::{Batch, Block, FeatureSource, UNLABELLED, Unit, Widths, read_unit};
+pub use data::{Batch, Block, FeatureSource, UNLABELLED, Unit, Widths, batch_of, read_unit};
 pub use error::{Error, Result};
 pub use loader::{BatchStream, StreamOptions, derive_seed};
 pub use metrics::{Confusion, argmax_rows};
