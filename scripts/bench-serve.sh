@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks scoring: `pdnsrep score` over a synthetic world (records/s), then `pdnsrep serve`
 # under a loopback load from wrk (Debian's package): lookups of random known domains and
-# addresses for SECONDS, then single-record POST /v1/score for SECONDS/3. Reports requests/s,
+# addresses for SECONDS (with explanations), the same for SECONDS/3 without explanations, then
+# single-record POST /v1/score for SECONDS/3. Reports requests/s,
 # p50/p99 latency and the server's resident memory before and after.
 #
 # usage: scripts/bench-serve.sh [RECORDS] [SECONDS] [CONNECTIONS]
@@ -64,15 +65,17 @@ open(f"{work}/posts.txt", "w").write(
     "\n".join(json.dumps({"records": [p]}) for p in posts) + "\n")
 PY
 
-cat > "$work/lookup.lua" <<LUA
+for features in 5 0; do
+    cat > "$work/lookup-$features.lua" <<LUA
 local paths = {}
 for line in io.lines("$work/paths.txt") do paths[#paths + 1] = line end
 local i = 0
 request = function()
   i = i % #paths + 1
-  return wrk.format("GET", paths[i] .. "?records=5&neighbours=5&features=5")
+  return wrk.format("GET", paths[i] .. "?records=5&neighbours=5&features=$features")
 end
 LUA
+done
 cat > "$work/post.lua" <<LUA
 local bodies = {}
 for line in io.lines("$work/posts.txt") do bodies[#bodies + 1] = line end
@@ -97,8 +100,10 @@ url="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["listenin
 rss() { awk '/VmRSS/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$server/status"; }
 echo
 echo "== serve at $url: resident memory after loading: $(rss)"
-echo "== lookups: wrk -t1 -c$connections -d${seconds}s (GET /v1/domains/*, /v1/ips/*)"
-wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$work/lookup.lua" "$url" | tee "$work/wrk-lookup.txt"
+echo "== lookups with the 5 features that weighed most: wrk -t1 -c$connections -d${seconds}s (GET /v1/domains/*, /v1/ips/*)"
+wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$work/lookup-5.lua" "$url" | tee "$work/wrk-lookup.txt"
+echo "== lookups without explanation (features=0): wrk -t1 -c$connections -d$((seconds / 3))s"
+wrk -t1 -c"$connections" -d"$((seconds / 3))s" --latency -s "$work/lookup-0.lua" "$url" | tee "$work/wrk-lookup-0.txt"
 echo "== scoring: wrk -t1 -c$connections -d$((seconds / 3))s (POST /v1/score, 1 record each)"
 wrk -t1 -c"$connections" -d"$((seconds / 3))s" --latency -s "$work/post.lua" "$url" | tee "$work/wrk-post.txt"
 echo

@@ -269,8 +269,12 @@ impl Active {
     }
 
     /// How much each feature weighs in the decision on `row`: the drop in the predicted class's
-    /// probability when the feature alone is made neutral, largest first.
+    /// probability when the feature alone is made neutral, largest first. One forward pass per
+    /// feature, so `top == 0` skips the work.
     pub fn explain(&self, row: &Row, top: usize) -> Result<Vec<Weight>> {
+        if top == 0 {
+            return Ok(Vec::new());
+        }
         let spec = self.featurizer.spec();
         let mut rows = vec![row.clone()];
         for j in 0..row.numeric.len() {

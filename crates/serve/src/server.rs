@@ -541,8 +541,12 @@ fn lookup_answer(
         .max_by(|a, b| a.probs[class].total_cmp(&b.probs[class]))
         .copied()
         .ok_or_else(|| internal("no records"))?;
-    let row = active.featurizer.encode(&active.snapshot, telling);
-    let weights = active.explain(&row, max_features).map_err(internal)?;
+    let weights = if max_features == 0 {
+        Vec::new()
+    } else {
+        let row = active.featurizer.encode(&active.snapshot, telling);
+        active.explain(&row, max_features).map_err(internal)?
+    };
     neighbours.sort_by(|a, b| b.probs[1].total_cmp(&a.probs[1]));
     neighbours.dedup_by(|a, b| a.key() == b.key());
     let mut sorted: Vec<&SnapRecord> = records.to_vec();
