@@ -498,8 +498,26 @@ fn real_time_features_and_verdicts_equal_the_batch_ones() {
         }
     }
     assert!(expected.len() > 50);
+    let posts = posted_with_batch_scores(&root, "par");
     runtime().block_on(async move {
         let c = reqwest::Client::new();
+        // A record posted as the snapshot holds it scores as the batch scored it.
+        for (record, p_malicious) in posts {
+            let (s, b) = post(
+                &c,
+                &format!("{base}/v1/score"),
+                &json!({ "records": [record] }),
+            )
+            .await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+            let answer = &b["records"][0];
+            assert_eq!(answer["known"], json!(true), "{answer}");
+            let served = answer["probabilities"]["malicious"].as_f64().unwrap();
+            assert!(
+                (served - p_malicious).abs() < 1e-5,
+                "{record}: posted {served}, batch {p_malicious}"
+            );
+        }
         for (domain, reputation, p_malicious) in expected {
             let (s, b) = get(&c, &format!("{base}/v1/domains/{domain}?records=0")).await;
             assert_eq!(s, StatusCode::OK, "{domain}: {b}");
@@ -511,6 +529,78 @@ fn real_time_features_and_verdicts_equal_the_batch_ones() {
             );
         }
     });
+}
+
+/// Every 23rd labelled record of `world` as a posted COF record, with the malicious
+/// probability `pdnsrep score` gave it.
+fn posted_with_batch_scores(root: &Path, world: &str) -> Vec<(Value, f64)> {
+    use arrow::datatypes::{
+        Float32Type, TimestampMillisecondType, UInt16Type, UInt32Type, UInt64Type,
+    };
+    let mut batch_scores = std::collections::HashMap::new();
+    for batch in batches(root, "scores/rep/records") {
+        let name = batch.column_by_name("name").unwrap().as_string::<i32>();
+        let rrtype = batch
+            .column_by_name("rrtype")
+            .unwrap()
+            .as_primitive::<UInt16Type>();
+        let rdata = batch.column_by_name("rdata").unwrap().as_string::<i32>();
+        let p = batch
+            .column_by_name("p_malicious")
+            .unwrap()
+            .as_primitive::<Float32Type>();
+        for i in 0..batch.num_rows() {
+            let key = (
+                name.value(i).to_string(),
+                rrtype.value(i),
+                rdata.value(i).to_string(),
+            );
+            batch_scores.insert(key, f64::from(p.value(i)));
+        }
+    }
+    let mut out = Vec::new();
+    for batch in batches(root, &format!("labelled/{world}")) {
+        let col = |n: &str| batch.column_by_name(n).unwrap().clone();
+        let (name, rdata) = (col("name"), col("rdata"));
+        let (name, rdata) = (name.as_string::<i32>(), rdata.as_string::<i32>());
+        let rrtype = col("rrtype");
+        let rrtype = rrtype.as_primitive::<UInt16Type>();
+        let (first, last) = (col("first_seen"), col("last_seen"));
+        let first = first.as_primitive::<TimestampMillisecondType>();
+        let last = last.as_primitive::<TimestampMillisecondType>();
+        let count = col("count");
+        let count = count.as_primitive::<UInt64Type>();
+        let (min_ttl, max_ttl) = (col("min_ttl"), col("max_ttl"));
+        let (min_ttl, max_ttl) = (
+            min_ttl.as_primitive::<UInt32Type>(),
+            max_ttl.as_primitive::<UInt32Type>(),
+        );
+        for i in (0..batch.num_rows()).step_by(23) {
+            // COF times are whole seconds: only records stored that way round-trip exactly.
+            if first.value(i) % 1000 != 0 || last.value(i) % 1000 != 0 {
+                continue;
+            }
+            let mut record = json!({
+                "rrname": name.value(i), "rrtype": rrtype.value(i), "rdata": rdata.value(i),
+                "time_first": first.value(i) / 1000, "time_last": last.value(i) / 1000,
+                "count": count.value(i),
+            });
+            if min_ttl.is_valid(i) {
+                record["min_ttl"] = json!(min_ttl.value(i));
+            }
+            if max_ttl.is_valid(i) {
+                record["max_ttl"] = json!(max_ttl.value(i));
+            }
+            let key = (
+                name.value(i).to_string(),
+                rrtype.value(i),
+                rdata.value(i).to_string(),
+            );
+            out.push((record, batch_scores[&key]));
+        }
+    }
+    assert!(out.len() > 50, "only {} records to post", out.len());
+    out
 }
 
 /// Compares the online features of every snapshot record with its stored feature row.
