@@ -147,17 +147,7 @@ pub(crate) struct Encoder {
 
 impl Encoder {
     pub(crate) fn new(spec: FeaturizerSpec) -> Encoder {
-        let codes = spec
-            .categorical
-            .iter()
-            .map(|c| {
-                c.vocab
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (v.clone(), i as i32 + 1))
-                    .collect()
-            })
-            .collect();
+        let codes = spec.categorical.iter().map(|c| c.codes()).collect();
         let chars = spec.chars.table();
         Encoder { spec, codes, chars }
     }

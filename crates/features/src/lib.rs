@@ -26,6 +26,7 @@ mod reputation;
 mod run;
 
 pub use error::{Error, Result};
+pub use plan::mask_prefix;
 pub use reputation::{ReputationOptions, ReputationSummary, aggregate_reputation};
 pub use run::{FeatureOptions, FeatureSummary, Neighbours, PREDICTION_COLUMNS, compute_features};
 

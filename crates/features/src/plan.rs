@@ -168,7 +168,7 @@ fn register_udfs(ctx: &SessionContext) {
 }
 
 /// Keeps the network part of an address: /24 for IPv4 (stored IPv4-mapped), /48 for IPv6.
-pub(crate) fn mask_prefix(bytes: &mut [u8; 16]) {
+pub fn mask_prefix(bytes: &mut [u8; 16]) {
     let v4 = bytes[..10].iter().all(|b| *b == 0) && bytes[10] == 0xff && bytes[11] == 0xff;
     let keep = if v4 { 15 } else { 6 };
     bytes[keep..].fill(0);

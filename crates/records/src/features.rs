@@ -89,6 +89,15 @@ impl CategoricalFeature {
     pub fn cardinality(&self) -> usize {
         self.vocab.len() + 1
     }
+
+    /// The code of each vocabulary value; values not in it take code 0.
+    pub fn codes(&self) -> std::collections::HashMap<String, i32> {
+        self.vocab
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.clone(), i as i32 + 1))
+            .collect()
+    }
 }
 
 /// How owner names become fixed-length symbol sequences.

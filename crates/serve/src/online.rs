@@ -148,17 +148,7 @@ impl OnlineFeaturizer {
                 f.name
             )));
         }
-        let codes = spec
-            .categorical
-            .iter()
-            .map(|c| {
-                c.vocab
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (v.clone(), i as i32 + 1))
-                    .collect()
-            })
-            .collect();
+        let codes = spec.categorical.iter().map(|c| c.codes()).collect();
         let chars = spec.chars.table();
         Ok(OnlineFeaturizer { spec, codes, chars })
     }

@@ -17,41 +17,13 @@ use arrow::datatypes::DataType;
 use pdnsrep_records::features::{CLASSES, class_index};
 use pdnsrep_records::{Root, read_manifest, read_part};
 
+pub use pdnsrep_label::Split;
+
 use crate::error::{Error, Result};
 
 /// Neighbour label mass is summed in millionths, as in the batch feature plan, so that sums
 /// are exact and equal to the batch features.
 pub(crate) const MASS_SCALE: f64 = 1_000_000.0;
-
-/// A record's split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Split {
-    Train,
-    Valid,
-    Test,
-    Unlabelled,
-}
-
-impl Split {
-    fn parse(text: &str) -> Option<Split> {
-        Some(match text {
-            "train" => Split::Train,
-            "valid" => Split::Valid,
-            "test" => Split::Test,
-            "unlabelled" => Split::Unlabelled,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Split::Train => "train",
-            Split::Valid => "valid",
-            Split::Test => "test",
-            Split::Unlabelled => "unlabelled",
-        }
-    }
-}
 
 /// One record with its enrichment, its scores and the neighbour mass it lends others.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,12 +82,10 @@ pub(crate) fn argmax(p: &[f32; 3]) -> usize {
     best
 }
 
-/// Keeps the network part of an address: /24 for IPv4 (stored mapped), /48 for IPv6.
+/// The /24 (IPv4) or /48 (IPv6) network of an address, as the batch plan groups it.
 pub(crate) fn prefix_of(ip: &[u8; 16]) -> [u8; 16] {
     let mut bytes = *ip;
-    let v4 = bytes[..10].iter().all(|b| *b == 0) && bytes[10] == 0xff && bytes[11] == 0xff;
-    let keep = if v4 { 15 } else { 6 };
-    bytes[keep..].fill(0);
+    pdnsrep_features::mask_prefix(&mut bytes);
     bytes
 }
 
@@ -294,7 +264,9 @@ fn append_labelled(batch: &RecordBatch, out: &mut Vec<SnapRecord>) -> Result<(),
     let num = |a: &UInt32Array, i: usize| a.is_valid(i).then(|| a.value(i));
     for i in 0..batch.num_rows() {
         let split_text = split.value(i);
-        let split = Split::parse(split_text)
+        let split = Split::ALL
+            .into_iter()
+            .find(|s| s.as_str() == split_text)
             .ok_or_else(|| format!("row {i}: unknown split `{split_text}`"))?;
         let ip = ip
             .is_valid(i)
