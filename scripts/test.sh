@@ -24,5 +24,9 @@ status=${PIPESTATUS[0]}
 set -e
 # One closing line over every test binary (the last binary cargo runs may be a doc-test
 # harness with nothing in it).
-awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "total: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
+# A binary or doc-test that fails to build prints no `test result:` line: count it as a
+# failure so the closing line never says 0 failed for a failed run.
+awk -v status="$status" '/^test result:/ { p += $4; f += $6; i += $8 }
+    END { if (status != 0 && f == 0) f = 1
+          printf "total: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
 exit "$status"

@@ -11,7 +11,8 @@ use super::train::BackendArg;
 
 #[derive(Debug, Args)]
 pub(crate) struct RegistryArg {
-    /// The registry: a folder or object-store URL (before the `registry` subcommand).
+    /// The registry: a folder or object-store URL (with `pdnsrep registry`, give it before the
+    /// subcommand).
     #[arg(
         long,
         default_value = "pdnsrep-data/registry",

@@ -74,10 +74,29 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<u8> {
             Ok(Duration::from_secs_f64(v))
         } else {
             Err(usage(format!(
-                "`--{name} {v}` must be a positive number of seconds"
+                "`--{name} {v}` must be a positive number of seconds below 1000000"
             )))
         }
     };
+    if args.listen.parse::<std::net::SocketAddr>().is_err() {
+        return Err(usage(format!(
+            "`--listen {}` is not an address and port such as 127.0.0.1:8080",
+            args.listen
+        ))
+        .into());
+    }
+    // Serving only reads: a local folder that does not exist is a typo, not a place to create.
+    for (flag, location) in [
+        ("--registry", Some(&args.registry.registry)),
+        ("--snapshot", args.snapshot.as_ref()),
+    ] {
+        if let Some(location) = location
+            && !location.contains("://")
+            && !std::path::Path::new(location).is_dir()
+        {
+            return Err(usage(format!("`{flag} {location}`: no such folder")).into());
+        }
+    }
     let poll = seconds("poll-seconds", args.poll_seconds, true)?;
     let timeout = seconds("timeout-seconds", args.timeout_seconds, false)?;
     if args.max_records == 0 || args.max_body_kib == 0 {

@@ -59,6 +59,40 @@ fn serve(reg: &str, model: &str, extra: &[&str]) -> Serving {
     }
 }
 
+#[test]
+fn a_start_with_bad_flags_fails_fast_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no/registry");
+    let cases: Vec<Vec<String>> = vec![
+        vec!["--registry".into(), missing.to_str().unwrap().into()],
+        vec![
+            "--registry".into(),
+            dir.path().to_str().unwrap().into(),
+            "--listen".into(),
+            "nowhere".into(),
+        ],
+        vec![
+            "--registry".into(),
+            dir.path().to_str().unwrap().into(),
+            "--timeout-seconds".into(),
+            "0".into(),
+        ],
+    ];
+    for args in cases {
+        let out = crate::harness::run(
+            bin()
+                .args(["serve", "--model", "rep@production"])
+                .args(&args),
+        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+    }
+    assert!(
+        !dir.path().join("no").exists(),
+        "a missing registry folder was created"
+    );
+}
+
 /// A world with one published model promoted to `production`.
 fn published(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
     let root = dir.join("data");
@@ -132,8 +166,8 @@ fn every_endpoint_answers_and_bad_input_gets_a_clear_4xx() {
         let (s, b) = get(&c, &format!("{base}/v1/model")).await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(
-            (&b["version"], &b["neighbours_from"]),
-            (&json!(1), &json!("labels"))
+            (&b["model"], &b["version"], &b["neighbours_from"]),
+            (&json!("rep@v1"), &json!(1), &json!("labels"))
         );
         assert!(b["snapshot"]["records"].as_u64().unwrap() > 1000, "{b}");
 
@@ -189,10 +223,19 @@ fn every_endpoint_answers_and_bad_input_gets_a_clear_4xx() {
                 "{path}: {b}"
             );
         }
-        let (s, b) = get(&c, &format!("{base}/v1/domains/{domain}?records=abc")).await;
-        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
-        let (s, b) = get(&c, &format!("{base}/v1/domains/{domain}?records=5000")).await;
-        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        for (query, field) in [
+            ("records=abc", "records"),
+            ("records=5000", "records"),
+            ("features=-1", "features"),
+            ("bogus=1", "bogus"),
+        ] {
+            let (s, b) = get(&c, &format!("{base}/v1/domains/{domain}?{query}")).await;
+            assert_eq!(
+                (s, &b["field"]),
+                (StatusCode::BAD_REQUEST, &json!(field)),
+                "{b}"
+            );
+        }
         let (s, _) = get(&c, &format!("{base}/v1/score")).await;
         assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
 
@@ -284,7 +327,20 @@ fn every_endpoint_answers_and_bad_input_gets_a_clear_4xx() {
             (
                 json!({ "no_records": true }),
                 StatusCode::UNPROCESSABLE_ENTITY,
-                None,
+                Some("no_records"),
+            ),
+            (
+                json!({ "records": [{ "rrname": "x.example", "rrtype": "A", "rdata": "192.0.2.1" }],
+                    "neighbours": 5000 }),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("neighbours"),
+            ),
+            (json!([1, 2]), StatusCode::UNPROCESSABLE_ENTITY, None),
+            (
+                json!({ "records": [{ "rrname": "x.example", "rrtype": "A",
+                    "rdata": (0..51).map(|i| format!("192.0.2.{i}")).collect::<Vec<_>>() }] }),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("records[0].rdata"),
             ),
         ];
         for (body, status, field) in cases {
@@ -326,6 +382,37 @@ fn every_endpoint_answers_and_bad_input_gets_a_clear_4xx() {
         );
         assert!(text.contains("pdnsrep_records_scored_total 3"), "{text}");
         assert!(text.contains("pdnsrep_model_version 1"), "{text}");
+        assert!(
+            text.contains("route=\"<unmatched>\",status=\"404\""),
+            "{text}"
+        );
+    });
+
+    // A request past the deadline gets a JSON 503, counted like any other answer.
+    let hasty = serve(&reg, "rep@production", &["--timeout-seconds", "0.000001"]);
+    let base = hasty.base.clone();
+    runtime().block_on(async move {
+        let c = reqwest::Client::new();
+        let body =
+            json!({ "records": [{ "rrname": "x.example", "rrtype": "A", "rdata": "192.0.2.1" }] });
+        let (s, b) = post(&c, &format!("{base}/v1/score"), &body).await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
+        assert!(
+            b["error"].as_str().unwrap().contains("--timeout-seconds"),
+            "{b}"
+        );
+        let text = c
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.contains("route=\"/v1/score\",status=\"503\""),
+            "{text}"
+        );
     });
 }
 

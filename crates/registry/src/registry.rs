@@ -823,19 +823,31 @@ fn replay(predictor: &Predictor, golden: &Golden) -> Result<f32> {
         domain_queries: golden.domain_queries.clone(),
     };
     let probs = predictor.predict(&batch)?;
-    if probs.len() != golden.expected.len() {
-        return Ok(f32::INFINITY);
+    Ok(max_difference(&probs, &golden.expected))
+}
+
+/// The largest difference between two sets of probabilities; infinite when their lengths
+/// differ or any value is not finite (`f32::max` would let a NaN through).
+fn max_difference(got: &[f32], expected: &[f32]) -> f32 {
+    if got.len() != expected.len() || got.iter().chain(expected).any(|p| !p.is_finite()) {
+        return f32::INFINITY;
     }
-    Ok(probs
-        .iter()
-        .zip(&golden.expected)
+    got.iter()
+        .zip(expected)
         .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max))
+        .fold(0.0, f32::max)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nan_output_never_reproduces_a_golden_batch() {
+        assert!((max_difference(&[0.2, 0.8], &[0.25, 0.75]) - 0.05).abs() < 1e-6);
+        assert_eq!(max_difference(&[f32::NAN, 0.8], &[0.2, 0.8]), f32::INFINITY);
+        assert_eq!(max_difference(&[0.2, 0.8], &[0.2]), f32::INFINITY);
+    }
 
     #[test]
     fn references_and_names() {

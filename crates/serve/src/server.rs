@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -14,11 +14,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use pdnsrep_records::{RrType, canonical_rdata, normalize_name};
 use pdnsrep_registry::{At, Reference, Registry};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::active::{Active, Enrichment, ServeSettings, verdict, view};
 use crate::error::{Error, Result};
@@ -62,6 +60,8 @@ struct AppState {
     enrichment: Enrichment,
     metrics: Metrics,
     max_records: usize,
+    max_body: usize,
+    timeout: Duration,
     draining: std::sync::atomic::AtomicBool,
 }
 
@@ -83,8 +83,15 @@ pub struct Server {
 }
 
 impl Server {
-    /// Loads the model and the snapshot, then binds the port.
+    /// Binds the port (so a taken port fails before minutes of loading), then loads the model
+    /// and the snapshot; connections wait in the backlog until [`Server::run`].
     pub async fn start(config: ServeConfig, enrichment: Enrichment) -> Result<Server> {
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .map_err(|source| Error::Listen {
+                address: config.listen.clone(),
+                source,
+            })?;
         let registry = Registry::open(&config.registry)?;
         let active = Active::load(&registry, &config.reference, &config.settings).await?;
         let metrics = Metrics::new();
@@ -95,17 +102,13 @@ impl Server {
             seconds = active.load_seconds,
             "model and snapshot loaded"
         );
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .map_err(|source| Error::Listen {
-                address: config.listen.clone(),
-                source,
-            })?;
         let state = Arc::new(AppState {
             active: ArcSwap::from_pointee(active),
             enrichment,
             metrics,
             max_records: config.max_records,
+            max_body: config.max_body,
+            timeout: config.timeout,
             draining: false.into(),
         });
         Ok(Server {
@@ -178,6 +181,8 @@ impl Watcher {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        // A version that failed to load is not tried again until the alias moves on.
+        let mut failed: Option<u32> = None;
         loop {
             tick.tick().await;
             let current = self.state.active.load().version;
@@ -188,7 +193,7 @@ impl Watcher {
                     continue;
                 }
             };
-            if version == current {
+            if version == current || failed == Some(version) {
                 continue;
             }
             tracing::info!(from = current, to = version, "alias moved: loading");
@@ -205,6 +210,7 @@ impl Watcher {
                     tracing::info!(model = %label, "swapped in");
                 }
                 Err(e) => {
+                    failed = Some(version);
                     self.state.metrics.swap_failures.inc();
                     tracing::error!(error = %e, version, "cannot load the new version: keeping the old one");
                 }
@@ -242,18 +248,43 @@ fn router(state: Arc<AppState>, config: &ServeConfig) -> Router {
         .route("/v1/domains/{name}", get(domain))
         .route("/v1/ips/{ip}", get(ip))
         .route("/v1/score", post(score))
+        .route_layer(middleware::from_fn_with_state(state.clone(), deadline))
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            config.timeout,
-        ))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }))
         .with_state(state)
+}
+
+/// Answers 503 (as JSON) when a request runs past `--timeout-seconds`. Work already handed to
+/// a blocking thread cannot be stopped from here; the scoring loop checks the same deadline
+/// between records and gives up on its own.
+async fn deadline(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the request took longer than {:.1} s (`--timeout-seconds`)",
+                state.timeout.as_secs_f64()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+fn count(state: &AppState, route: &str, status: StatusCode) {
+    state
+        .metrics
+        .requests
+        .get_or_create(&RouteStatus {
+            route: route.to_string(),
+            status: status.as_u16(),
+        })
+        .inc();
 }
 
 async fn track(
@@ -265,15 +296,7 @@ async fn track(
     let started = Instant::now();
     let route = path.as_str().to_string();
     let response = next.run(request).await;
-    let status = response.status().as_u16();
-    state
-        .metrics
-        .requests
-        .get_or_create(&RouteStatus {
-            route: route.clone(),
-            status,
-        })
-        .inc();
+    count(&state, &route, response.status());
     state
         .metrics
         .latency
@@ -299,6 +322,14 @@ impl ApiError {
         }
     }
 
+    fn bad_field(field: &str, error: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: error.into(),
+            field: Some(field.to_string()),
+        }
+    }
+
     fn invalid(field: impl Into<String>, error: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
@@ -318,15 +349,22 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> ApiError {
-        ApiError::new(r.status(), r.body_text())
-    }
-}
-
-impl From<QueryRejection> for ApiError {
-    fn from(r: QueryRejection) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, r.body_text())
+impl ApiError {
+    fn from_body(r: JsonRejection, max_body: usize) -> ApiError {
+        match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the body is larger than {} KiB (`--max-body-kib`)",
+                    max_body / 1024
+                ),
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the body must be JSON with `content-type: application/json`",
+            ),
+            status => ApiError::new(status, r.body_text()),
+        }
     }
 }
 
@@ -338,14 +376,20 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
-async fn not_found() -> ApiError {
+async fn not_found(State(state): State<Arc<AppState>>) -> ApiError {
+    count(&state, "<unmatched>", StatusCode::NOT_FOUND);
     ApiError::new(
         StatusCode::NOT_FOUND,
         "no such endpoint (see /openapi.json)",
     )
 }
 
-async fn method_not_allowed() -> ApiError {
+async fn method_not_allowed(State(state): State<Arc<AppState>>) -> ApiError {
+    count(
+        &state,
+        "<method not allowed>",
+        StatusCode::METHOD_NOT_ALLOWED,
+    );
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method not allowed on this endpoint (see /openapi.json)",
@@ -383,9 +427,9 @@ async fn model(State(state): State<Arc<AppState>>) -> Json<Value> {
     let a = state.active.load_full();
     let artifact = &a.loaded.artifact;
     Json(json!({
-        "model": a.model,
+        "model": a.label(),
+        "name": a.model,
         "version": a.version,
-        "label": a.label(),
         "kind": artifact.kind,
         "created_at": artifact.created_at,
         "source_run": artifact.source_run,
@@ -406,35 +450,38 @@ async fn model(State(state): State<Arc<AppState>>) -> Json<Value> {
     }))
 }
 
-/// Limits of a lookup's lists.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LookupParams {
-    /// Records listed (default 20).
-    records: Option<usize>,
-    /// Neighbouring records listed (default 10).
-    neighbours: Option<usize>,
-    /// Features listed in the explanation (default 8).
-    features: Option<usize>,
-}
-
 const MAX_LIST: usize = 1000;
 
-impl LookupParams {
-    fn limits(&self) -> std::result::Result<(usize, usize, usize), ApiError> {
-        let check = |name: &str, v: Option<usize>, default: usize| match v {
-            Some(v) if v > MAX_LIST => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("`{name}` is at most {MAX_LIST}"),
-            )),
-            Some(v) => Ok(v),
-            None => Ok(default),
+/// The limits of a lookup's lists, from `?records=N&neighbours=N&features=N` (defaults 20, 10
+/// and 8, at most 1000); any other parameter is refused, with its name as the `field`.
+fn lookup_limits(
+    params: &[(String, String)],
+) -> std::result::Result<(usize, usize, usize), ApiError> {
+    let mut limits = [20, 10, 8];
+    for (key, value) in params {
+        let slot = match key.as_str() {
+            "records" => 0,
+            "neighbours" => 1,
+            "features" => 2,
+            _ => {
+                return Err(ApiError::bad_field(
+                    key,
+                    format!("unknown parameter `{key}` (known: records, neighbours, features)"),
+                ));
+            }
         };
-        Ok((
-            check("records", self.records, 20)?,
-            check("neighbours", self.neighbours, 10)?,
-            check("features", self.features, 8)?,
-        ))
+        limits[slot] = list_limit(key, value)?;
+    }
+    Ok((limits[0], limits[1], limits[2]))
+}
+
+fn list_limit(key: &str, value: &str) -> std::result::Result<usize, ApiError> {
+    match value.parse::<usize>() {
+        Ok(v) if v <= MAX_LIST => Ok(v),
+        _ => Err(ApiError::bad_field(
+            key,
+            format!("`{value}` is not a whole number from 0 to {MAX_LIST}"),
+        )),
     }
 }
 
@@ -448,10 +495,9 @@ async fn compute<T: Send + 'static>(
 async fn domain(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    params: std::result::Result<Query<LookupParams>, QueryRejection>,
+    Query(params): Query<Vec<(String, String)>>,
 ) -> std::result::Result<Json<Value>, ApiError> {
-    let Query(params) = params?;
-    let limits = params.limits()?;
+    let limits = lookup_limits(&params)?;
     let name = normalize_name(&name)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("`{name}`: {e}")))?;
     let active = state.active.load_full();
@@ -480,10 +526,9 @@ async fn domain(
 async fn ip(
     State(state): State<Arc<AppState>>,
     Path(text): Path<String>,
-    params: std::result::Result<Query<LookupParams>, QueryRejection>,
+    Query(params): Query<Vec<(String, String)>>,
 ) -> std::result::Result<Json<Value>, ApiError> {
-    let Query(params) = params?;
-    let limits = params.limits()?;
+    let limits = lookup_limits(&params)?;
     let ip = parse_ip(&text).ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -566,62 +611,106 @@ fn lookup_answer(
     }))
 }
 
-/// `POST /v1/score`: passive DNS records in COF's field names.
-#[derive(Debug, Deserialize)]
-struct ScoreRequest {
-    records: Vec<Value>,
-    /// Features listed per record (default 5).
-    #[serde(default)]
-    features: Option<usize>,
-    /// Neighbouring records listed per record (default 5).
-    #[serde(default)]
-    neighbours: Option<usize>,
-}
+/// Most features and neighbours listed per posted record.
+const MAX_PER_RECORD: usize = 100;
 
+/// `POST /v1/score`: `{"records": [...], "features": N, "neighbours": N}`, records in COF's
+/// field names.
 async fn score(
     State(state): State<Arc<AppState>>,
-    body: std::result::Result<Json<ScoreRequest>, JsonRejection>,
+    body: std::result::Result<Json<Value>, JsonRejection>,
 ) -> std::result::Result<Json<Value>, ApiError> {
-    let Json(request) = body?;
-    if request.records.is_empty() {
+    let started = Instant::now();
+    let Json(body) = body.map_err(|r| ApiError::from_body(r, state.max_body))?;
+    let request = body.as_object().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the body is a JSON object with `records`",
+        )
+    })?;
+    if let Some(key) = request
+        .keys()
+        .find(|k| !["records", "features", "neighbours"].contains(&k.as_str()))
+    {
+        return Err(ApiError::invalid(
+            key.as_str(),
+            format!("unknown field `{key}` (known: records, features, neighbours)"),
+        ));
+    }
+    let records = request
+        .get("records")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::invalid("records", "missing, or not an array"))?;
+    if records.is_empty() {
         return Err(ApiError::invalid("records", "no records to score"));
     }
-    if request.records.len() > state.max_records {
+    if records.len() > state.max_records {
         return Err(ApiError::invalid(
             "records",
             format!(
-                "{} records in one request; at most {} are accepted",
-                request.records.len(),
+                "{} records in one request; at most {} are accepted (`--max-records`)",
+                records.len(),
                 state.max_records
             ),
         ));
     }
-    let (features, neighbours) = (
-        request.features.unwrap_or(5).min(MAX_LIST),
-        request.neighbours.unwrap_or(5).min(MAX_LIST),
-    );
+    let per_record = |key: &str, default: usize| match request.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| *n <= MAX_PER_RECORD as u64)
+            .map(|n| n as usize)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    key,
+                    format!("`{v}` is not a whole number from 0 to {MAX_PER_RECORD}"),
+                )
+            }),
+    };
+    let (features, neighbours) = (per_record("features", 5)?, per_record("neighbours", 5)?);
     let mut posted = Vec::new();
-    for (i, value) in request.records.iter().enumerate() {
+    for (i, value) in records.iter().enumerate() {
         posted.extend(parse_posted(value, i)?);
+        // An rdata array gives one answer per element: the limit counts answers.
+        if posted.len() > state.max_records {
+            return Err(ApiError::invalid(
+                format!("records[{i}].rdata"),
+                format!(
+                    "more than {} answers in one request (`--max-records`)",
+                    state.max_records
+                ),
+            ));
+        }
     }
     let active = state.active.load_full();
-    let state2 = state.clone();
+    let shared = state.clone();
+    let deadline = started + state.timeout;
     let answers = compute(move || {
-        let prepared: Vec<SnapRecord> = posted
-            .into_iter()
-            .map(|r| active.prepare(r, &state2.enrichment))
-            .collect::<Result<_>>()
-            .map_err(internal)?;
-        let rows: Vec<_> = prepared
-            .iter()
-            .map(|r| active.featurizer.encode(&active.snapshot, r))
-            .collect();
-        let probs = active.predict(&rows).map_err(internal)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for ((record, row), p) in prepared.iter().zip(&rows).zip(probs) {
-            let mut scored = record.clone();
-            scored.probs = p;
-            out.push(score_answer(&active, &scored, row, (features, neighbours))?);
+        let mut out = Vec::with_capacity(posted.len());
+        // Records are scored in small batches so that a request past its deadline stops
+        // spending CPU soon after its caller has been told so.
+        for chunk in posted.chunks(16) {
+            if Instant::now() > deadline {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the request took longer than `--timeout-seconds`",
+                ));
+            }
+            let prepared: Vec<SnapRecord> = chunk
+                .iter()
+                .map(|r| active.prepare(r.clone(), &shared.enrichment))
+                .collect::<Result<_>>()
+                .map_err(internal)?;
+            let rows: Vec<_> = prepared
+                .iter()
+                .map(|r| active.featurizer.encode(&active.snapshot, r))
+                .collect();
+            let probs = active.predict(&rows).map_err(internal)?;
+            for ((record, row), p) in prepared.iter().zip(&rows).zip(probs) {
+                let mut scored = record.clone();
+                scored.probs = p;
+                out.push(score_answer(&active, &scored, row, (features, neighbours))?);
+            }
         }
         Ok(json!({ "model": active.label(), "records": out }))
     })
@@ -717,24 +806,21 @@ fn parse_posted(value: &Value, i: usize) -> std::result::Result<Vec<SnapRecord>,
             ));
         }
     };
-    let int = |field: &str| -> std::result::Result<Option<i64>, ApiError> {
+    let int = |field: &str, max: i64, what: &str| -> std::result::Result<Option<i64>, ApiError> {
         match object.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(v) => v
                 .as_i64()
-                .filter(|n| (0..=253_402_300_799).contains(n))
+                .filter(|n| (0..=max).contains(n))
                 .map(Some)
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        at(field),
-                        format!("`{v}` is not a number of seconds since 1970"),
-                    )
-                }),
+                .ok_or_else(|| ApiError::invalid(at(field), format!("`{v}` is not {what}"))),
         }
     };
+    // Up to the last second of year 9999.
+    let seconds = |field: &str| int(field, 253_402_300_799, "a number of seconds since 1970");
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let first = int("time_first")?;
-    let last = int("time_last")?;
+    let first = seconds("time_first")?;
+    let last = seconds("time_last")?;
     let (first, last) = match (first, last) {
         (Some(f), Some(l)) => (f, l),
         (Some(f), None) => (f, f.max(now)),
@@ -747,7 +833,7 @@ fn parse_posted(value: &Value, i: usize) -> std::result::Result<Vec<SnapRecord>,
             format!("time_first {first} is after time_last {last}"),
         ));
     }
-    let count = match int("count")? {
+    let count = match int("count", i64::MAX, "a whole number of observations")? {
         None => 1,
         Some(0) => {
             return Err(ApiError::invalid(
@@ -758,9 +844,12 @@ fn parse_posted(value: &Value, i: usize) -> std::result::Result<Vec<SnapRecord>,
         Some(c) => c as u64,
     };
     let ttl = |field: &str| -> std::result::Result<Option<u32>, ApiError> {
-        int(field)?
-            .map(|t| u32::try_from(t).map_err(|_| ApiError::invalid(at(field), "out of range")))
-            .transpose()
+        Ok(int(
+            field,
+            i64::from(u32::MAX),
+            "a TTL from 0 to 4294967295 seconds",
+        )?
+        .map(|t| t as u32))
     };
     let (ttl, min_ttl, max_ttl) = (ttl("ttl")?, ttl("min_ttl")?, ttl("max_ttl")?);
     let ttls = (min_ttl.or(ttl), max_ttl.or(ttl));
