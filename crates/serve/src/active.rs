@@ -7,7 +7,7 @@ use std::time::Instant;
 use pdnsrep_label::{EnrichConfig, Enricher, LabelIndex, ListsConfig};
 use pdnsrep_model::{Backend, Inputs};
 use pdnsrep_records::features::{CLASSES, NeighbourSource};
-use pdnsrep_records::{Root, read_manifest, read_part};
+use pdnsrep_records::{Root, read_part};
 use pdnsrep_registry::{Loaded, Reference, Registry};
 use pdnsrep_train::{Batch, FeatureSource, Predictor, Widths, batch_of};
 use serde::Serialize;
@@ -259,10 +259,6 @@ impl Active {
         format!("{}@v{}", self.model, self.version)
     }
 
-    pub fn predictor(&self) -> &Predictor {
-        &self.loaded.predictor
-    }
-
     /// Class probabilities of encoded rows.
     pub fn predict(&self, rows: &[Row]) -> Result<Vec<[f32; 3]>> {
         predict_rows(&self.loaded.predictor, rows)
@@ -443,7 +439,7 @@ async fn score_snapshot(
     snapshot: &mut Snapshot,
 ) -> Result<Vec<usize>> {
     let widths = Widths::of(&features.spec);
-    let manifest = read_manifest(&features.root, &features.manifest.dataset).await?;
+    let manifest = &features.manifest;
     let mut index: HashMap<(String, u16, String), usize> = snapshot
         .records
         .iter()
@@ -451,7 +447,7 @@ async fn score_snapshot(
         .map(|(i, r)| ((r.name.clone(), r.rrtype, r.rdata.clone()), i))
         .collect();
     for part in &manifest.parts {
-        for batch in read_part(&features.root, &manifest, part).await? {
+        for batch in read_part(&features.root, manifest, part).await? {
             let location = features
                 .root
                 .display(&format!("{}/{}", manifest.dataset, part.path));

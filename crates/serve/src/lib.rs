@@ -25,6 +25,6 @@ pub use active::{
     Active, Enrichment, Probabilities, ServeSettings, SnapshotSource, Verdict, verdict,
 };
 pub use error::{Error, Result};
-pub use online::{OnlineFeaturizer, Row, known_features};
+pub use online::{OnlineFeaturizer, Row};
 pub use server::{OPENAPI, ROUTES, ServeConfig, Server};
 pub use snapshot::{MassSource, SnapRecord, Snapshot, Split, read_labelled};

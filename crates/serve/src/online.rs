@@ -16,61 +16,6 @@ use pdnsrep_records::features::{CharEncoding, FeaturizerSpec};
 use crate::error::{Error, Result};
 use crate::snapshot::{MASS_SCALE, SnapRecord, Snapshot};
 
-/// The numeric features this module computes, by name; the featurizer spec picks and orders
-/// them. A spec naming another feature cannot be served.
-const KNOWN: &[&str] = &[
-    "lifespan_s",
-    "count",
-    "min_ttl",
-    "max_ttl",
-    "ttl_spread",
-    "ttl_missing",
-    "name_queries",
-    "name_records",
-    "name_lifespan_s",
-    "name_ips",
-    "name_countries",
-    "name_asns",
-    "name_ttls",
-    "rd_queries",
-    "rd_records",
-    "rd_names",
-    "rd_lifespan_s",
-    "rd_ips",
-    "rd_countries",
-    "rd_asns",
-    "rd_ttls",
-    "has_ip",
-    "ip_queries",
-    "ip_records",
-    "ip_names",
-    "ip_domains",
-    "ip_tlds",
-    "ip_lifespan_s",
-    "prefix_queries",
-    "prefix_ips",
-    "prefix_names",
-    "prefix_domains",
-    "prefix_tlds",
-    "prefix_lifespan_s",
-    "name_rank",
-    "name_rank_missing",
-    "domain_rank",
-    "domain_rank_missing",
-    "name_nb_benign",
-    "name_nb_malicious",
-    "name_nb_sinkhole",
-    "name_frac_benign",
-    "name_frac_malicious",
-    "name_frac_sinkhole",
-    "ip_nb_benign",
-    "ip_nb_malicious",
-    "ip_nb_sinkhole",
-    "ip_frac_benign",
-    "ip_frac_malicious",
-    "ip_frac_sinkhole",
-];
-
 /// One encoded row, ready for the model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -136,12 +81,26 @@ fn with_record<'a>(
 }
 
 impl OnlineFeaturizer {
-    /// Checks that every numeric feature of `spec` is one this module knows.
+    /// Checks that every numeric feature of `spec` is one [`OnlineFeaturizer::raw`] computes.
     pub fn new(spec: FeaturizerSpec) -> Result<OnlineFeaturizer> {
+        // The features computed are whatever `raw` names for any record: ask it once.
+        let blank = crate::active::posted(
+            String::new(),
+            1,
+            String::new(),
+            None,
+            (0, 0),
+            1,
+            (None, None),
+        );
+        let computed: Vec<&str> = raw_features(&Snapshot::default(), &blank)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
         if let Some(f) = spec
             .numeric
             .iter()
-            .find(|f| !KNOWN.contains(&f.name.as_str()))
+            .find(|f| !computed.contains(&f.name.as_str()))
         {
             return Err(Error::Unsupported(format!(
                 "the featurizer has numeric feature `{}`, which real-time scoring does not compute",
@@ -159,26 +118,7 @@ impl OnlineFeaturizer {
 
     /// The raw numeric features of `record` against `snapshot`, by name.
     pub fn raw(&self, snapshot: &Snapshot, record: &SnapRecord) -> Vec<(&'static str, f64)> {
-        let by_name = with_record(snapshot.by_name(&record.name), record);
-        let by_domain = with_record(snapshot.by_domain(record.domain_key()), record);
-        let (by_ip, by_prefix) = match &record.ip {
-            Some(ip) => (
-                with_record(snapshot.by_ip(ip), record),
-                with_record(snapshot.by_prefix(ip), record),
-            ),
-            None => (Vec::new(), Vec::new()),
-        };
-        let mut out = Vec::with_capacity(KNOWN.len());
-        own_features(record, &mut out);
-        group_features("name", &by_name, &mut out);
-        group_features("rd", &by_domain, &mut out);
-        out.push(("has_ip", f64::from(u8::from(record.ip.is_some()))));
-        group_features("ip", &by_ip, &mut out);
-        group_features("prefix", &by_prefix, &mut out);
-        rank_features(record, &mut out);
-        neighbour_features("name", &by_name, record, &mut out);
-        neighbour_features("ip", &by_ip, record, &mut out);
-        out
+        raw_features(snapshot, record)
     }
 
     /// The encoded model row of `record`.
@@ -215,7 +155,8 @@ impl OnlineFeaturizer {
                 None => CharEncoding::PAD,
             })
             .collect();
-        let domain_queries = snapshot_queries(snapshot, record);
+        // The rule's input is the name's query total, one of the raw features.
+        let domain_queries = value("name_queries") as u64;
         Row {
             numeric,
             categorical,
@@ -226,11 +167,28 @@ impl OnlineFeaturizer {
     }
 }
 
-fn snapshot_queries(snapshot: &Snapshot, record: &SnapRecord) -> u64 {
-    with_record(snapshot.by_name(&record.name), record)
-        .iter()
-        .map(|r| r.count)
-        .sum()
+/// The raw numeric features of `record` against `snapshot`, named as in the batch plan.
+fn raw_features(snapshot: &Snapshot, record: &SnapRecord) -> Vec<(&'static str, f64)> {
+    let by_name = with_record(snapshot.by_name(&record.name), record);
+    let by_domain = with_record(snapshot.by_domain(record.domain_key()), record);
+    let (by_ip, by_prefix) = match &record.ip {
+        Some(ip) => (
+            with_record(snapshot.by_ip(ip), record),
+            with_record(snapshot.by_prefix(ip), record),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    let mut out = Vec::with_capacity(64);
+    own_features(record, &mut out);
+    group_features("name", &by_name, &mut out);
+    group_features("rd", &by_domain, &mut out);
+    out.push(("has_ip", f64::from(u8::from(record.ip.is_some()))));
+    group_features("ip", &by_ip, &mut out);
+    group_features("prefix", &by_prefix, &mut out);
+    rank_features(record, &mut out);
+    neighbour_features("name", &by_name, record, &mut out);
+    neighbour_features("ip", &by_ip, record, &mut out);
+    out
 }
 
 /// The raw value of a categorical feature, as the batch plan spells it.
@@ -377,9 +335,4 @@ fn neighbour_features(
         let fraction = if n > 1.0 { others / (n - 1.0) } else { 0.0 };
         out.push((names[3 + class], fraction));
     }
-}
-
-/// The names of the numeric features real-time scoring computes.
-pub fn known_features() -> &'static [&'static str] {
-    KNOWN
 }

@@ -748,7 +748,7 @@ fn score_answer(
         .collect();
     let mut answer = serde_json::to_value(view(record)).map_err(internal)?;
     answer["known"] = json!(known);
-    answer["reputation"] = json!(view(record).predicted);
+    answer["reputation"] = answer["predicted"].clone();
     answer["registered_domain"] = json!(record.registered_domain);
     answer["top_features"] = serde_json::to_value(weights).map_err(internal)?;
     answer["neighbours"] = json!({
